@@ -1,0 +1,5 @@
+include!("../grace-nn/build_rpath.rs");
+
+fn main() {
+    link_libtorch();
+}

@@ -1,0 +1,5 @@
+include!("build_rpath.rs");
+
+fn main() {
+    link_libtorch();
+}
