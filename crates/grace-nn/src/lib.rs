@@ -1,6 +1,15 @@
 //! The tensor side of grace: the dual-task CNN–BiLSTM–attention model, the training step for every
 //! task-weighting method, checkpoints and evaluation, on libtorch through tch.
 
+pub mod adamw;
+pub mod checkpoint;
+pub mod config;
+pub mod evaluate;
+pub mod io;
+pub mod train;
+pub mod model;
+pub mod step;
+
 /// Proves the link to libtorch: a tiny computation with a known answer.
 pub fn libtorch_smoke() -> f64 {
     let t = tch::Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
