@@ -21,6 +21,21 @@ enum Command {
     Explain(cmd::explain::Args),
     /// Drive the GABA controller with a synthetic gradient ratio and show the λ trajectory.
     Simulate(cmd::simulate::Args),
+    /// Train a dual-task model on a C-MAPSS subset (or the synthetic fleet) with one method.
+    Train(cmd::train::Args),
+    /// Score a finished run on the test set (last window per engine).
+    Evaluate(cmd::train::EvaluateArgs),
+    /// Show a model preset's layers and parameter counts.
+    Model(cmd::model::Args),
+    /// Measure per-task gradients at initialisation and recommend a method (SPEC §7).
+    Diagnose(cmd::diagnose::Args),
+    /// Run a grid of (subset, method, seed) trainings and tabulate mean ± std.
+    Sweep(cmd::sweep::Args),
+    /// Write an HTML report with figures for a run or a sweep.
+    Report(cmd::report::Args),
+    /// Benchmarks against the PyTorch reference.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
     /// Smoke-check the libtorch link.
     Doctor(cmd::doctor::Args),
 }
@@ -35,6 +50,13 @@ fn main() {
         Command::Data(c) => cmd::data::run(c),
         Command::Explain(a) => cmd::explain::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Evaluate(a) => cmd::train::evaluate(a),
+        Command::Model(a) => cmd::model::run(a),
+        Command::Diagnose(a) => cmd::diagnose::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
         Command::Doctor(a) => cmd::doctor::run(a),
     };
     if let Err(e) = result {

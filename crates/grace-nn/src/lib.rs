@@ -2,6 +2,7 @@
 //! task-weighting method, checkpoints and evaluation, on libtorch through tch.
 
 pub mod adamw;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod evaluate;

@@ -1,0 +1,326 @@
+//! `grace simulate`: drives the GABA controller with a constant gradient ratio and shows the
+//! λ trajectory (summary, floor binding, equilibrium), optionally as an SVG/PNG plot or a CSV.
+
+use anyhow::{bail, Context};
+use grace_core::simulate::{simulate, SimConfig, Trajectory};
+use grace_core::GabaConfig;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Gradient-norm ratio g_rul / g_other (task 0 = RUL, every other task has norm 1).
+    #[arg(long, default_value_t = 500.0)]
+    ratio: f64,
+    /// EMA factor β.
+    #[arg(long, default_value_t = 0.99)]
+    beta: f64,
+    /// Floor ε on each task weight.
+    #[arg(long, default_value_t = 0.05)]
+    floor: f64,
+    /// Warm-up steps holding the raw weights at 1/K.
+    #[arg(long, default_value_t = 100)]
+    warmup: u64,
+    /// Number of controller steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    /// Number of tasks K (≥ 2).
+    #[arg(long, default_value_t = 2)]
+    tasks: usize,
+    /// σ of log-normal noise on every norm (each is multiplied by exp(σ·z), z ~ N(0, 1)).
+    #[arg(long, default_value_t = 0.0)]
+    noise: f64,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the trajectory: .svg or .png draws it, .csv writes step, λ and raw per task.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+fn task_names(k: usize) -> Vec<String> {
+    match k {
+        2 => vec!["rul".into(), "health".into()],
+        _ => (0..k)
+            .map(|i| {
+                if i == 0 {
+                    "rul".into()
+                } else {
+                    format!("aux{i}")
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Steps shown in the summary: start, warm-up edge, floor binding, ~8 even points and the end.
+fn summary_steps(t: &Trajectory) -> Vec<usize> {
+    let n = t.lambda.len();
+    let w = t.config.gaba.warmup as usize;
+    let mut s: Vec<usize> = (0..=8).map(|i| i * (n - 1) / 8).collect();
+    s.extend([w.saturating_sub(1), w].into_iter().filter(|&x| x < n));
+    s.extend(t.floor_binds_at.map(|b| b as usize));
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let cfg = SimConfig {
+        ratio: a.ratio,
+        tasks: a.tasks,
+        gaba: GabaConfig {
+            beta: a.beta,
+            floor: a.floor,
+            warmup: a.warmup,
+        },
+        steps: a.steps,
+        noise: a.noise,
+    };
+    let ext = match &a.out {
+        None => None,
+        Some(p) => match p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some(e @ ("svg" | "png" | "csv")) => Some(e.to_string()),
+            _ => bail!("--out {} must end in .svg, .png or .csv", p.display()),
+        },
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let t = simulate(&cfg, &mut || StandardNormal.sample(&mut rng))?;
+    if let (Some(p), Some(e)) = (&a.out, ext.as_deref()) {
+        match e {
+            "csv" => write_atomic(p, |tmp| std::fs::write(tmp, csv(&t)).map_err(Into::into))?,
+            "svg" => write_atomic(p, |tmp| {
+                plot(plotters::prelude::SVGBackend::new(tmp, (1000, 600)), &t)
+            })?,
+            _ => write_atomic(p, |tmp| {
+                plot(plotters::prelude::BitMapBackend::new(tmp, (1000, 600)), &t)
+            })?,
+        }
+    }
+    let names = task_names(cfg.tasks);
+    let last = t.lambda.last().expect("at least one step");
+    if a.json {
+        let rows: Vec<_> = summary_steps(&t)
+            .into_iter()
+            .map(|s| serde_json::json!({"step": s, "lambda": t.lambda[s], "raw": t.raw[s]}))
+            .collect();
+        let v = serde_json::json!({
+            "config": cfg,
+            "tasks": names,
+            "summary": rows,
+            "final": last,
+            "floor_binds_at": t.floor_binds_at,
+            "equilibrium": t.equilibrium,
+            "settled_at": t.settled_at,
+            "skipped": t.skipped,
+            "out": a.out.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "GABA λ trajectory: K = {}, g_rul/g_other = {}, β = {}, ε = {}, warm-up {} steps, {} steps, {}",
+        cfg.tasks,
+        cfg.ratio,
+        cfg.gaba.beta,
+        cfg.gaba.floor,
+        cfg.gaba.warmup,
+        cfg.steps,
+        if cfg.noise > 0.0 { format!("log-normal noise σ = {} (seed {})", cfg.noise, a.seed) } else { "no noise".into() }
+    );
+    print!("\n{:>8}", "step");
+    for n in &names {
+        print!(" {:>12}", format!("λ_{n}"));
+    }
+    for n in &names {
+        print!(" {:>12}", format!("raw_{n}"));
+    }
+    println!();
+    for s in summary_steps(&t) {
+        print!("{s:>8}");
+        for x in t.lambda[s].iter().chain(&t.raw[s]) {
+            print!(" {x:>12.6}");
+        }
+        println!();
+    }
+    println!();
+    match t.floor_binds_at {
+        Some(b) => println!("floor ε = {} first binds at step {b}", cfg.gaba.floor),
+        None => println!(
+            "floor ε = {} never binds in {} steps",
+            cfg.gaba.floor, cfg.steps
+        ),
+    }
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .zip(&names)
+            .map(|(x, n)| format!("{n} {x:.6}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("equilibrium λ* (ema = raw): {}", fmt(&t.equilibrium));
+    println!("final λ* (step {}): {}", t.lambda.len() - 1, fmt(last));
+    match t.settled_at {
+        Some(s) => println!("within 1e-3 of the equilibrium from step {s} on"),
+        None => println!("not settled within 1e-3 of the equilibrium by the last step"),
+    }
+    if t.skipped > 0 {
+        println!("{} step(s) skipped: unusable norms", t.skipped);
+    }
+    if let Some(p) = &a.out {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn csv(t: &Trajectory) -> String {
+    let names = task_names(t.config.tasks);
+    let mut s = String::from("step");
+    for n in &names {
+        s += &format!(",lambda_{n}");
+    }
+    for n in &names {
+        s += &format!(",raw_{n}");
+    }
+    s.push('\n');
+    for (i, (l, r)) in t.lambda.iter().zip(&t.raw).enumerate() {
+        s += &i.to_string();
+        for x in l.iter().chain(r) {
+            s += &format!(",{x}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes through a temporary file in the target's directory and renames it into place, so a
+/// reader never sees a half-written file. The temporary keeps the extension because the
+/// bitmap backend picks its encoder from it.
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "directory {} of --out does not exist",
+        dir.display()
+    );
+    let name = path
+        .file_name()
+        .with_context(|| format!("--out {} has no file name", path.display()))?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp.{ext}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = write(&tmp).and_then(|_| {
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plotting failed: {e}");
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let c = &t.config;
+    let n = t.lambda.len() as f64;
+    let noise = if c.noise > 0.0 {
+        format!(", noise σ {}", c.noise)
+    } else {
+        String::new()
+    };
+    let title = format!(
+        "GABA task weights: ratio {}, β {}, ε {}, warm-up {}{noise}",
+        c.ratio, c.gaba.beta, c.gaba.floor, c.gaba.warmup
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..n, 0f64..1.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("training step")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("task weight λ*")
+        .draw()
+        .map_err(|e| err(&e))?;
+    let names = task_names(c.tasks);
+    for (i, name) in names.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                t.lambda.iter().enumerate().map(|(s, l)| (s as f64, l[i])),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(format!("λ_{name}"))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        let eq = t.equilibrium[i];
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (n - 1.0, eq),
+                5,
+                color.filled(),
+            )))
+            .map_err(|e| err(&e))?;
+        // Tasks with the same equilibrium (the K − 1 auxiliaries) would print on top of each other.
+        if t.equilibrium[..i].iter().any(|o| (o - eq).abs() < 1e-3) {
+            continue;
+        }
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("equilibrium {eq:.4}"),
+                (n * 0.78, if eq > 0.5 { eq - 0.02 } else { eq + 0.06 }),
+                ("sans-serif", 16).into_font().color(&color),
+            )))
+            .map_err(|e| err(&e))?;
+    }
+    let grey = RGBColor(90, 90, 90);
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(0.0, c.gaba.floor), (n, c.gaba.floor)],
+            10,
+            6,
+            grey.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?
+        .label(format!("floor ε = {}", c.gaba.floor))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! The method core of grace: failure-biased weighted MSE, task-weighting controllers (GABA and fixed
+//! weights) behind one trait, evaluation metrics and the method-choice rules. Pure arithmetic, no tensors.
+
+pub mod controller;
+pub mod error;
+pub mod explain;
+pub mod methods;
+pub mod metrics;
+pub mod rules;
+pub mod simulate;
+pub mod wmse;
+
+pub use controller::{
+    controller_for, ControllerParams, Fixed, Gaba, GabaConfig, StepInput, StepRecord, TaskWeighting,
+};
+pub use error::CoreError;
+pub use metrics::{
+    accuracy, confusion_matrix, f1_per_class, macro_f1, mae, mean_std, nasa_score, rmse,
+    EvalMetrics,
+};
+pub use rules::{recommend, CostShape, Recommendation};
+pub use wmse::{mse, Slope, WeightedMse};

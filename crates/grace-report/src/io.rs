@@ -1,0 +1,55 @@
+//! Atomic file output for tables, pages and figures: write a temporary file in the same folder,
+//! then rename it, so a killed sweep or report never leaves a half-written file behind.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// A temporary name next to `path` that keeps its extension (plotters picks the image format from it).
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    path.with_file_name(format!(".{stem}.{}.tmp{ext}", std::process::id()))
+}
+
+/// Runs `write` on a temporary path next to `path`, then renames it over `path`.
+pub fn write_atomic<F>(path: &Path, write: F) -> anyhow::Result<()>
+where
+    F: FnOnce(&Path) -> anyhow::Result<()>,
+{
+    let tmp = tmp_path(path);
+    let result = write(&tmp).and_then(|_| std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic(path, |tmp| std::fs::write(tmp, bytes).with_context(|| format!("writing {} (is the folder writable?)", tmp.display())))
+}
+
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_bytes_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_keeps_the_extension_and_failures_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fig.png");
+        assert!(tmp_path(&p).to_string_lossy().ends_with(".png"));
+        write_bytes_atomic(&p, b"old").unwrap();
+        assert!(write_atomic(&p, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            anyhow::bail!("crash")
+        })
+        .is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,12 @@
+//! Sweep tables and HTML reports for grace run directories, without libtorch: reads what
+//! `grace train` leaves (results.json, epochs.csv, gradient_log.csv, predictions.csv) and writes pages.
+
+pub mod downsample;
+pub mod figures;
+pub mod io;
+pub mod pareto;
+pub mod plan;
+pub mod rundir;
+pub mod table;
+pub mod html;
+pub mod report;
