@@ -16,8 +16,6 @@ pub enum RulLoss {
 pub enum Weighting {
     /// An arithmetic controller from [`crate::controller::controller_for`] under this name.
     Controller(&'static str),
-    /// Weights learned with the network (uncertainty, gradnorm): implemented in grace-nn.
-    Learned,
     /// Only the RUL task is trained.
     RulOnly,
 }
@@ -54,7 +52,7 @@ pub const METHODS: &[MethodSpec] = &[
     MethodSpec {
         name: "uncertainty",
         rul_loss: RulLoss::Mse,
-        weighting: Weighting::Learned,
+        weighting: Weighting::Controller("uncertainty"),
     },
     MethodSpec {
         name: "dwa",
@@ -64,7 +62,7 @@ pub const METHODS: &[MethodSpec] = &[
     MethodSpec {
         name: "gradnorm",
         rul_loss: RulLoss::Mse,
-        weighting: Weighting::Learned,
+        weighting: Weighting::Controller("gradnorm"),
     },
     MethodSpec {
         name: "single",
@@ -96,17 +94,14 @@ mod tests {
         assert_eq!(method("grace").unwrap().rul_loss, RulLoss::WeightedMse);
         assert_eq!(method("amnl").unwrap().rul_loss, RulLoss::WeightedMse);
         assert_eq!(method("gaba").unwrap().rul_loss, RulLoss::Mse);
-        assert_eq!(method("gradnorm").unwrap().weighting, Weighting::Learned);
+        assert_eq!(method("gradnorm").unwrap().weighting, Weighting::Controller("gradnorm"));
+        assert_eq!(method("uncertainty").unwrap().weighting, Weighting::Controller("uncertainty"));
         assert!(method("mtl").unwrap_err().to_string().contains("grace"));
-        // every controller-backed method except the pending dwa builds through the registry
+        // every controller-backed method builds through the registry under its own name
         let p = crate::controller::ControllerParams::default();
         for m in METHODS {
             if let Weighting::Controller(c) = m.weighting {
-                assert_eq!(
-                    crate::controller::controller_for(c, 2, &p).is_ok(),
-                    c != "dwa",
-                    "{c}"
-                );
+                assert!(crate::controller::controller_for(c, 2, &p).is_ok(), "{c}");
             }
         }
     }

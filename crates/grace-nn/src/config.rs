@@ -65,6 +65,10 @@ pub struct MethodConfig {
     /// Extra parameters of the other methods (DWA temperature, GradNorm α, …).
     pub temperature: f64,
     pub alpha: f64,
+    /// Adam learning rate of the `uncertainty` log-variances (default: the model's 1e-3).
+    pub uncertainty_lr: f64,
+    /// Adam learning rate of the `gradnorm` task weights (default 0.025, as in the paper).
+    pub gradnorm_lr: f64,
 }
 
 impl Default for MethodConfig {
@@ -78,6 +82,8 @@ impl Default for MethodConfig {
             fixed_weights: vec![0.5, 0.5],
             temperature: 2.0,
             alpha: 1.5,
+            uncertainty_lr: 1e-3,
+            gradnorm_lr: 0.025,
         }
     }
 }

@@ -184,13 +184,16 @@ fn build_controller(cfg: &RunConfig) -> anyhow::Result<Box<dyn TaskWeighting>> {
         floor: m.floor,
         warmup: m.warmup_steps,
         fixed_weights: Some(m.fixed_weights.clone()),
+        temperature: m.temperature,
+        alpha: m.alpha,
+        uncertainty_lr: m.uncertainty_lr,
+        gradnorm_lr: m.gradnorm_lr,
     };
     let name = match spec.weighting {
         Weighting::Controller(c) => c,
         Weighting::RulOnly => "single",
-        Weighting::Learned => bail!("method '{}' is not available in this build yet", spec.name),
     };
-    Ok(controller_for(name, 2, &params)?)
+    controller_for(name, 2, &params).map_err(|e| anyhow!("method '{}': {e}", spec.name))
 }
 
 impl Trainer {

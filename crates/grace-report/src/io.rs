@@ -6,8 +6,14 @@ use std::path::{Path, PathBuf};
 
 /// A temporary name next to `path` that keeps its extension (plotters picks the image format from it).
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     path.with_file_name(format!(".{stem}.{}.tmp{ext}", std::process::id()))
 }
 
@@ -17,7 +23,10 @@ where
     F: FnOnce(&Path) -> anyhow::Result<()>,
 {
     let tmp = tmp_path(path);
-    let result = write(&tmp).and_then(|_| std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display())));
+    let result = write(&tmp).and_then(|_| {
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -25,7 +34,10 @@ where
 }
 
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic(path, |tmp| std::fs::write(tmp, bytes).with_context(|| format!("writing {} (is the folder writable?)", tmp.display())))
+    write_atomic(path, |tmp| {
+        std::fs::write(tmp, bytes)
+            .with_context(|| format!("writing {} (is the folder writable?)", tmp.display()))
+    })
 }
 
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {

@@ -3,10 +3,10 @@
 
 pub mod downsample;
 pub mod figures;
+pub mod html;
 pub mod io;
 pub mod pareto;
 pub mod plan;
+pub mod report;
 pub mod rundir;
 pub mod table;
-pub mod html;
-pub mod report;

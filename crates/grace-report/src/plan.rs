@@ -30,7 +30,13 @@ pub fn plan(subsets: &[String], methods: &[String], seeds: &[u64]) -> Vec<PlanIt
     for s in subsets {
         for m in methods {
             for &seed in seeds {
-                items.push(PlanItem { index: items.len(), subset: s.clone(), method: m.clone(), seed, name: run_name(s, m, seed) });
+                items.push(PlanItem {
+                    index: items.len(),
+                    subset: s.clone(),
+                    method: m.clone(),
+                    seed,
+                    name: run_name(s, m, seed),
+                });
             }
         }
     }
@@ -46,10 +52,17 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
     let t = text.trim();
     let bad = || format!("--seeds {t:?}: give a count (5), a range (10..15) or a list (0,7,42)");
     let seeds: Vec<u64> = if let Some((a, b)) = t.split_once("..") {
-        let (a, b): (u64, u64) = (a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?);
+        let (a, b): (u64, u64) = (
+            a.trim().parse().with_context(bad)?,
+            b.trim().parse().with_context(bad)?,
+        );
         (a..b).collect()
     } else if t.contains(',') {
-        t.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse::<u64>()).collect::<Result<_, _>>().with_context(bad)?
+        t.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .with_context(bad)?
     } else {
         (0..t.parse::<u64>().with_context(bad)?).collect()
     };
@@ -81,8 +94,11 @@ impl Manifest {
         if !p.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a grace sweep manifest", p.display()))?))
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{}: not a grace sweep manifest", p.display())
+        })?))
     }
 
     pub fn items(&self) -> Vec<PlanItem> {
@@ -107,7 +123,12 @@ impl Manifest {
         };
         let mut seeds = old.seeds.clone();
         seeds.extend(new.seeds.iter().filter(|s| !old.seeds.contains(s)));
-        Ok(Manifest { subsets: union(&old.subsets, &new.subsets), methods: union(&old.methods, &new.methods), seeds, ..new.clone() })
+        Ok(Manifest {
+            subsets: union(&old.subsets, &new.subsets),
+            methods: union(&old.methods, &new.methods),
+            seeds,
+            ..new.clone()
+        })
     }
 }
 
@@ -121,7 +142,11 @@ mod tests {
 
     #[test]
     fn plan_is_the_full_grid_in_flag_order() {
-        let p = plan(&s(&["FD002", "FD001"]), &s(&["grace", "baseline", "gaba"]), &[3, 1]);
+        let p = plan(
+            &s(&["FD002", "FD001"]),
+            &s(&["grace", "baseline", "gaba"]),
+            &[3, 1],
+        );
         assert_eq!(p.len(), 2 * 3 * 2);
         assert_eq!(p[0].name, "FD002_grace_seed3");
         assert_eq!(p[1].name, "FD002_grace_seed1");
@@ -145,12 +170,29 @@ mod tests {
 
     #[test]
     fn merge_grows_the_grid_but_not_across_settings() {
-        let a = Manifest { data: "synthetic".into(), synthetic: true, subsets: s(&["SYNTHETIC"]), methods: s(&["grace"]), seeds: vec![0, 1], train_args: s(&["--epochs", "2"]) };
-        let b = Manifest { methods: s(&["baseline", "grace"]), seeds: vec![1, 2], ..a.clone() };
+        let a = Manifest {
+            data: "synthetic".into(),
+            synthetic: true,
+            subsets: s(&["SYNTHETIC"]),
+            methods: s(&["grace"]),
+            seeds: vec![0, 1],
+            train_args: s(&["--epochs", "2"]),
+        };
+        let b = Manifest {
+            methods: s(&["baseline", "grace"]),
+            seeds: vec![1, 2],
+            ..a.clone()
+        };
         let m = Manifest::merge(&a, &b, Path::new("x")).unwrap();
         assert_eq!(m.methods, s(&["grace", "baseline"]));
         assert_eq!(m.seeds, vec![0, 1, 2]);
-        let c = Manifest { train_args: s(&["--epochs", "3"]), ..a.clone() };
-        assert!(Manifest::merge(&a, &c, Path::new("x")).unwrap_err().to_string().contains("another --out"));
+        let c = Manifest {
+            train_args: s(&["--epochs", "3"]),
+            ..a.clone()
+        };
+        assert!(Manifest::merge(&a, &c, Path::new("x"))
+            .unwrap_err()
+            .to_string()
+            .contains("another --out"));
     }
 }

@@ -21,12 +21,29 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.input.join("report"));
-    let s = grace_report::report::report(&a.input, &out, grace_report::report::Options { max_points: a.max_points.max(2) })?;
+    let s = grace_report::report::report(
+        &a.input,
+        &out,
+        grace_report::report::Options {
+            max_points: a.max_points.max(2),
+        },
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        println!("{} report of {} ({} run{}): {}", s.kind, s.input.display(), s.runs, if s.runs == 1 { "" } else { "s" }, s.index.display());
-        println!("  {} pages, {} figure files (PNG + SVG)", s.pages.len(), s.figures.len());
+        println!(
+            "{} report of {} ({} run{}): {}",
+            s.kind,
+            s.input.display(),
+            s.runs,
+            if s.runs == 1 { "" } else { "s" },
+            s.index.display()
+        );
+        println!(
+            "  {} pages, {} figure files (PNG + SVG)",
+            s.pages.len(),
+            s.figures.len()
+        );
         if s.synthetic {
             println!("  data: SYNTHETIC fleet (flagged on the page); not C-MAPSS results");
         }

@@ -79,13 +79,25 @@ fn effective_source(a: &Args) -> anyhow::Result<String> {
     if let Some(d) = &a.data {
         return Ok(d.clone());
     }
-    if let Some(v) = a.sets.iter().rev().find_map(|s| s.strip_prefix("data.source=")) {
+    if let Some(v) = a
+        .sets
+        .iter()
+        .rev()
+        .find_map(|s| s.strip_prefix("data.source="))
+    {
         return Ok(v.trim().trim_matches('"').to_string());
     }
     if let Some(p) = &a.config {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading --config {}", p.display()))?;
-        let t: toml::Table = text.parse().with_context(|| format!("--config {}: not valid TOML", p.display()))?;
-        if let Some(s) = t.get("data").and_then(|d| d.get("source")).and_then(|s| s.as_str()) {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading --config {}", p.display()))?;
+        let t: toml::Table = text
+            .parse()
+            .with_context(|| format!("--config {}: not valid TOML", p.display()))?;
+        if let Some(s) = t
+            .get("data")
+            .and_then(|d| d.get("source"))
+            .and_then(|s| s.as_str())
+        {
             return Ok(s.to_string());
         }
     }
@@ -109,8 +121,16 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
     let subsets: Vec<String> = if synthetic {
         vec![SYNTHETIC.to_string()]
     } else {
-        let s: Vec<String> = a.subsets.iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect();
-        if let Some(bad) = s.iter().find(|s| !["FD001", "FD002", "FD003", "FD004"].contains(&s.as_str())) {
+        let s: Vec<String> = a
+            .subsets
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = s
+            .iter()
+            .find(|s| !["FD001", "FD002", "FD003", "FD004"].contains(&s.as_str()))
+        {
             bail!("--subsets: unknown subset {bad}; use FD001, FD002, FD003 or FD004");
         }
         s
@@ -127,14 +147,25 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
         train_args.extend(["--device".into(), d.clone()]);
     }
     if let Some(c) = &a.config {
-        let abs = std::fs::canonicalize(c).with_context(|| format!("--config {}: no such file", c.display()))?;
+        let abs = std::fs::canonicalize(c)
+            .with_context(|| format!("--config {}: no such file", c.display()))?;
         train_args.extend(["--config".into(), abs.to_string_lossy().into_owned()]);
     }
     for s in &a.sets {
         train_args.extend(["--set".into(), s.clone()]);
     }
-    let manifest = Manifest { data: source, synthetic, subsets, methods: a.methods.clone(), seeds, train_args };
-    Ok(Sweep { items: manifest.items(), manifest })
+    let manifest = Manifest {
+        data: source,
+        synthetic,
+        subsets,
+        methods: a.methods.clone(),
+        seeds,
+        train_args,
+    };
+    Ok(Sweep {
+        items: manifest.items(),
+        manifest,
+    })
 }
 
 fn log_tail(path: &Path, n: usize) -> String {
@@ -147,7 +178,14 @@ fn log_tail(path: &Path, n: usize) -> String {
 fn execute(exe: &Path, sweep: &Sweep, out: &Path, item: &PlanItem, threads: usize) -> Outcome {
     let dir = plan::run_dir(out, item);
     let t0 = Instant::now();
-    let done = |action: &'static str, error: Option<String>| Outcome { index: item.index, name: item.name.clone(), run_dir: dir.clone(), action, seconds: t0.elapsed().as_secs_f64(), error };
+    let done = |action: &'static str, error: Option<String>| Outcome {
+        index: item.index,
+        name: item.name.clone(),
+        run_dir: dir.clone(),
+        action,
+        seconds: t0.elapsed().as_secs_f64(),
+        error,
+    };
     let status = rundir::status(&dir);
     if status == RunStatus::Finished {
         return done("skipped", None);
@@ -162,14 +200,25 @@ fn execute(exe: &Path, sweep: &Sweep, out: &Path, item: &PlanItem, threads: usiz
         if !sweep.manifest.synthetic {
             args.extend(["--subset".into(), item.subset.clone()]);
         }
-        args.extend(["--method".into(), item.method.clone(), "--seed".into(), item.seed.to_string(), "--threads".into(), threads.to_string()]);
+        args.extend([
+            "--method".into(),
+            item.method.clone(),
+            "--seed".into(),
+            item.seed.to_string(),
+            "--threads".into(),
+            threads.to_string(),
+        ]);
         args.extend(["--out".into(), dir.to_string_lossy().into_owned()]);
         "trained"
     };
     let log_path = dir.join(rundir::TRAIN_LOG);
     let run = || -> anyhow::Result<std::process::ExitStatus> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
         use std::io::Write;
         writeln!(log, "== grace sweep: grace {} ==", args.join(" "))?;
         let status = Command::new(exe)
@@ -185,13 +234,21 @@ fn execute(exe: &Path, sweep: &Sweep, out: &Path, item: &PlanItem, threads: usiz
     };
     match run() {
         Ok(s) if s.success() && rundir::status(&dir) == RunStatus::Finished => done(action, None),
-        Ok(s) => done("failed", Some(format!("grace train exited with {s}; last lines of {}:\n{}", log_path.display(), log_tail(&log_path, 12)))),
+        Ok(s) => done(
+            "failed",
+            Some(format!(
+                "grace train exited with {s}; last lines of {}:\n{}",
+                log_path.display(),
+                log_tail(&log_path, 12)
+            )),
+        ),
         Err(e) => done("failed", Some(format!("{e:#}"))),
     }
 }
 
 fn write_manifest(out: &Path, m: &Manifest) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating the sweep directory {}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating the sweep directory {}", out.display()))?;
     let merged = match Manifest::read(out)? {
         Some(old) => Manifest::merge(&old, m, out)?,
         None => m.clone(),
@@ -206,7 +263,10 @@ fn print_table(out: &Path, json: bool, outcomes: Option<&[Outcome]>) -> anyhow::
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", table.to_markdown());
-        eprintln!("tables: {}/results.md, results.csv, results.json", out.display());
+        eprintln!(
+            "tables: {}/results.md, results.csv, results.json",
+            out.display()
+        );
     }
     Ok(())
 }
@@ -214,7 +274,10 @@ fn print_table(out: &Path, json: bool, outcomes: Option<&[Outcome]>) -> anyhow::
 pub fn run(a: Args) -> anyhow::Result<()> {
     if a.collect {
         if !a.out.is_dir() {
-            bail!("--collect --out {}: no such sweep directory", a.out.display());
+            bail!(
+                "--collect --out {}: no such sweep directory",
+                a.out.display()
+            );
         }
         return print_table(&a.out, a.json, None);
     }
@@ -230,7 +293,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let items: Vec<PlanItem> = match a.index {
         Some(i) => match sweep.items.get(i) {
             Some(it) => vec![it.clone()],
-            None => bail!("--index {i}: the plan has {} items (0..={}); see --plan", sweep.items.len(), sweep.items.len().saturating_sub(1)),
+            None => bail!(
+                "--index {i}: the plan has {} items (0..={}); see --plan",
+                sweep.items.len(),
+                sweep.items.len().saturating_sub(1)
+            ),
         },
         None => sweep.items.clone(),
     };
@@ -239,11 +306,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("data: SYNTHETIC fleet; --subsets is ignored (one SYNTHETIC axis)");
     }
     let jobs = a.jobs.max(1).min(items.len().max(1));
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let threads = a.threads.unwrap_or((cores / jobs).max(1));
-    let exe = std::env::current_exe().context("locating the grace binary for the training subprocesses")?;
+    let exe = std::env::current_exe()
+        .context("locating the grace binary for the training subprocesses")?;
     if !a.json {
-        eprintln!("sweep {}: {} runs, {jobs} at a time, {threads} libtorch threads each", a.out.display(), items.len());
+        eprintln!(
+            "sweep {}: {} runs, {jobs} at a time, {threads} libtorch threads each",
+            a.out.display(),
+            items.len()
+        );
     }
     let total = items.len();
     let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
@@ -251,11 +325,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
-                let Some(item) = queue.lock().unwrap().pop_front() else { break };
+                let Some(item) = queue.lock().unwrap().pop_front() else {
+                    break;
+                };
                 let o = execute(&exe, &sweep, &a.out, &item, threads);
                 let mut all = outcomes.lock().unwrap();
                 if !a.json {
-                    eprintln!("[{}/{total}] {} {} ({:.1} s)", all.len() + 1, o.name, o.action, o.seconds);
+                    eprintln!(
+                        "[{}/{total}] {} {} ({:.1} s)",
+                        all.len() + 1,
+                        o.name,
+                        o.action,
+                        o.seconds
+                    );
                 }
                 if let Some(e) = &o.error {
                     eprintln!("run {} FAILED: {e}", o.name);
@@ -271,7 +353,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&outcomes)?);
         } else if let Some(o) = outcomes.first() {
-            println!("item {}: {} {} -> {}", o.index, o.name, o.action, o.run_dir.display());
+            println!(
+                "item {}: {} {} -> {}",
+                o.index,
+                o.name,
+                o.action,
+                o.run_dir.display()
+            );
         }
     } else {
         print_table(&a.out, a.json, Some(&outcomes))?;

@@ -1,11 +1,18 @@
 //! Task-weighting controllers behind one trait, so the trainer drives every method alike.
 //! A new method is one file here plus one line in [`controller_for`].
 
+pub mod adam;
+pub mod dwa;
 pub mod fixed;
 pub mod gaba;
+pub mod gradnorm;
+pub mod uncertainty;
 
+pub use dwa::Dwa;
 pub use fixed::Fixed;
 pub use gaba::{Gaba, GabaConfig};
+pub use gradnorm::GradNorm;
+pub use uncertainty::Uncertainty;
 
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
@@ -84,6 +91,14 @@ pub struct ControllerParams {
     pub warmup: u64,
     /// Fixed weights; `None` means uniform 1/K.
     pub fixed_weights: Option<Vec<f64>>,
+    /// DWA temperature T.
+    pub temperature: f64,
+    /// GradNorm asymmetry α.
+    pub alpha: f64,
+    /// Adam learning rate of the uncertainty log-variances.
+    pub uncertainty_lr: f64,
+    /// Adam learning rate of the GradNorm weights.
+    pub gradnorm_lr: f64,
 }
 
 impl Default for ControllerParams {
@@ -94,6 +109,10 @@ impl Default for ControllerParams {
             floor: g.floor,
             warmup: g.warmup,
             fixed_weights: None,
+            temperature: dwa::DEFAULT_TEMPERATURE,
+            alpha: gradnorm::DEFAULT_ALPHA,
+            uncertainty_lr: uncertainty::DEFAULT_LR,
+            gradnorm_lr: gradnorm::DEFAULT_LR,
         }
     }
 }
@@ -108,15 +127,26 @@ impl ControllerParams {
     }
 }
 
-/// Names [`controller_for`] accepts: controller names and the SPEC §4.3 method names that
-/// use an arithmetic controller (learned methods such as `uncertainty` live in grace-nn).
-pub const CONTROLLER_NAMES: &[&str] = &["gaba", "fixed", "grace", "baseline", "amnl", "single"];
+/// Names [`controller_for`] accepts: controller names and the SPEC §4.3 method names (every
+/// method's weighting is arithmetic, including the learned ones; see each module).
+pub const CONTROLLER_NAMES: &[&str] = &[
+    "gaba",
+    "fixed",
+    "grace",
+    "baseline",
+    "amnl",
+    "single",
+    "uncertainty",
+    "dwa",
+    "gradnorm",
+];
 
 /// The registry: builds the controller for a controller or method name and K tasks.
 ///
 /// `grace`/`gaba` → GABA; `baseline`/`amnl` → fixed weights (uniform unless
 /// `params.fixed_weights` says otherwise); `single` → fixed one-hot on task 0 (RUL);
-/// `fixed` → `params.fixed_weights` or uniform.
+/// `fixed` → `params.fixed_weights` or uniform; `uncertainty`, `dwa`, `gradnorm` → their
+/// controllers with `uncertainty_lr`, `temperature`, `alpha` and `gradnorm_lr`.
 pub fn controller_for(
     name: &str,
     k: usize,
@@ -138,6 +168,9 @@ pub fn controller_for(
             w[0] = 1.0;
             Ok(Box::new(Fixed::new(w)?))
         }
+        "uncertainty" => Ok(Box::new(Uncertainty::new(k, params.uncertainty_lr)?)),
+        "dwa" => Ok(Box::new(Dwa::new(k, params.temperature)?)),
+        "gradnorm" => Ok(Box::new(GradNorm::new(k, params.alpha, params.gradnorm_lr)?)),
         _ => Err(CoreError::UnknownMethod {
             name: name.to_string(),
             known: CONTROLLER_NAMES.join(", "),
@@ -184,8 +217,15 @@ mod tests {
             controller_for("single", 3, &p).unwrap().current_weights(),
             vec![1.0, 0.0, 0.0]
         );
-        let e = controller_for("dwa", 2, &p).err().unwrap().to_string();
-        assert!(e.contains("`dwa`") && e.contains("gaba"), "{e}");
+        assert!(controller_for("gradnorm", 2, &p).unwrap().needs_grad_norms());
+        assert!(!controller_for("uncertainty", 2, &p).unwrap().needs_grad_norms());
+        assert!(!controller_for("dwa", 2, &p).unwrap().needs_grad_norms());
+        // uncertainty starts at ½e^0; DWA and GradNorm at 1 (Σ = K)
+        assert_eq!(controller_for("uncertainty", 2, &p).unwrap().current_weights(), vec![0.5, 0.5]);
+        assert_eq!(controller_for("dwa", 3, &p).unwrap().current_weights(), vec![1.0; 3]);
+        assert_eq!(controller_for("gradnorm", 2, &p).unwrap().current_weights(), vec![1.0, 1.0]);
+        let e = controller_for("mgda", 2, &p).err().unwrap().to_string();
+        assert!(e.contains("`mgda`") && e.contains("gradnorm"), "{e}");
         assert!(controller_for("gaba", 1, &p).is_err());
     }
 
@@ -196,6 +236,8 @@ mod tests {
             floor: 0.1,
             warmup: 0,
             fixed_weights: Some(vec![0.7, 0.3]),
+            temperature: 0.5,
+            ..Default::default()
         };
         let mut g = controller_for("gaba", 2, &p).unwrap();
         // raw = (1/4, 3/4); ema = 0.5·0.5 + 0.5·0.25 = 0.375 and 0.5·0.5 + 0.5·0.75 = 0.625
@@ -210,6 +252,12 @@ mod tests {
             controller_for("amnl", 2, &p).unwrap().current_weights(),
             vec![0.7, 0.3]
         );
+        // T = 0.5 reaches DWA: means (2, 1) then (1, 1) → r = (0.5, 1), r/T = (1, 2),
+        // λ_0 = 2/(1 + e) = 0.5378828427
+        let mut d = controller_for("dwa", 2, &p).unwrap();
+        d.end_epoch(&[2.0, 1.0]).unwrap();
+        d.end_epoch(&[1.0, 1.0]).unwrap();
+        assert!((d.current_weights()[0] - 0.537_882_842_7).abs() < 1e-9);
     }
 
     #[test]
