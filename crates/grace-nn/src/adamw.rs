@@ -46,9 +46,12 @@ impl AdamW {
                     let _ = p.g_mul_scalar_(1.0 - lr * c.weight_decay);
                 }
                 let _ = self.exp_avg[i].lerp_(g, 1.0 - c.beta1);
-                let _ = self.exp_avg_sq[i].g_mul_scalar_(c.beta2).addcmul_(g, &(g * (1.0 - c.beta2)));
-                let denom = (self.exp_avg_sq[i].sqrt() / bc2_sqrt).g_add_scalar_(c.eps);
-                let _ = p.addcdiv_(&(&self.exp_avg[i] * (-lr / bc1)), &denom);
+                let _ = self.exp_avg_sq[i].lerp_(&g.square(), 1.0 - c.beta2);
+                // p −= lr/bc1 · m / (√v/√bc2 + ε), with the step size folded into the denominator
+                // so the update is one fused addcdiv and one temporary.
+                let mut denom = self.exp_avg_sq[i].sqrt();
+                let _ = denom.g_div_scalar_(bc2_sqrt).g_add_scalar_(c.eps).g_mul_scalar_(-bc1 / lr);
+                let _ = p.addcdiv_(&self.exp_avg[i], &denom);
             }
         });
     }

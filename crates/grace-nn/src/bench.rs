@@ -69,8 +69,8 @@ pub fn run(c: &BenchConfig) -> anyhow::Result<BenchResult> {
         let mut ctrl = controller_for(method, 2, &ControllerParams { warmup: 0, ..Default::default() })?;
         let mut step = || -> anyhow::Result<()> {
             let (l_r, l_h) = task_losses(&model, &batch, true);
-            let (mut g, _) = combined_gradients(&params, &l_r, &l_h, ctrl.as_mut(), per_task)?;
-            clip_global_norm(&mut g, 1.0);
+            let (mut g, o) = combined_gradients(&params, &l_r, &l_h, ctrl.as_mut(), per_task)?;
+            clip_global_norm(&mut g, 1.0, o.grad_norm);
             opt.update(&params.tensors, &g, 1e-4);
             Ok(())
         };

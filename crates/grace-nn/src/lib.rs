@@ -5,6 +5,7 @@ pub mod adamw;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod diagnose;
 pub mod evaluate;
 pub mod io;
 pub mod train;

@@ -87,10 +87,9 @@ pub(crate) fn gradients(
     per_task: bool,
     keep_graph: bool,
 ) -> anyhow::Result<(Vec<Tensor>, StepOutcome)> {
-    let losses = Tensor::stack(&[l_rul.detach(), l_health.detach()], 0).to_kind(Kind::Double);
-    let losses: Vec<f64> = Vec::try_from(&losses)?;
-    let losses = [losses[0], losses[1]];
     if !per_task {
+        let losses = read_back(&[l_rul.detach(), l_health.detach()])?;
+        let losses = [losses[0], losses[1]];
         let record = controller.step(&StepInput { grad_norms: None, losses: &losses })?;
         let (wr, wh) = (record.weights[0], record.weights[1]);
         let total = l_rul * wr + l_health * wh;
@@ -111,37 +110,63 @@ pub(crate) fn gradients(
         grad_h[i] = Some(g);
     }
 
-    // ‖g_r‖², ‖g_h‖² and g_r·g_h over the shared parameters, read back in one transfer.
-    let mut terms = Vec::new();
+    // Over the shared parameters ‖g_r‖², ‖g_h‖², g_r·g_h, and over each head its own task's ‖g‖²:
+    // enough for the controller's norms, the cosine, and the global norm of the combined gradient
+    // (‖λ_r g_r + λ_h g_h‖² expands into these), read back with the losses in one transfer.
+    let (mut rr, mut hh, mut rh, mut head_r, mut head_h) = (vec![], vec![], vec![], vec![], vec![]);
+    let sq = |t: &Tensor| t.square().sum(Kind::Double);
     for i in 0..params.tensors.len() {
-        if params.groups[i] == Group::Shared {
-            let (r, h) = (grad_r[i].as_ref().unwrap(), grad_h[i].as_ref().unwrap());
-            terms.push(Tensor::stack(&[r.square().sum(Kind::Double), h.square().sum(Kind::Double), (r * h).sum(Kind::Double)], 0));
+        match (&grad_r[i], &grad_h[i]) {
+            (Some(r), Some(h)) => {
+                rr.push(sq(r));
+                hh.push(sq(h));
+                rh.push((r * h).sum(Kind::Double));
+            }
+            (Some(r), None) => head_r.push(sq(r)),
+            (None, Some(h)) => head_h.push(sq(h)),
+            (None, None) => unreachable!("every parameter is shared or in one head"),
         }
     }
-    let sums: Vec<f64> = Vec::try_from(&Tensor::stack(&terms, 0).sum_dim_intlist(0, false, Kind::Double))?;
-    let norms = [sums[0].sqrt(), sums[1].sqrt()];
-    let cosine = sums[2] / (norms[0] * norms[1]);
+    let total = |v: Vec<Tensor>| if v.is_empty() { Tensor::zeros([], (Kind::Double, l_rul.device())) } else { Tensor::stack(&v, 0).sum(Kind::Double) };
+    let v = read_back(&[l_rul.detach(), l_health.detach(), total(rr), total(hh), total(rh), total(head_r), total(head_h)])?;
+    let losses = [v[0], v[1]];
+    let (s_rr, s_hh, s_rh, h_r, h_h) = (v[2], v[3], v[4], v[5], v[6]);
+    let norms = [s_rr.sqrt(), s_hh.sqrt()];
+    let cosine = s_rh / (norms[0] * norms[1]);
     let record = controller.step(&StepInput { grad_norms: Some(&norms), losses: &losses })?;
     let (wr, wh) = (record.weights[0], record.weights[1]);
+    let grad_norm = (wr * wr * (s_rr + h_r) + wh * wh * (s_hh + h_h) + 2.0 * wr * wh * s_rh).max(0.0).sqrt();
     let grads = grad_r
         .into_iter()
         .zip(grad_h)
         .map(|(r, h)| match (r, h) {
-            (Some(r), Some(h)) => r * wr + h * wh,
+            (Some(mut r), Some(mut h)) => {
+                let _ = r.g_mul_scalar_(wr).g_add_(&h.g_mul_scalar_(wh));
+                r
+            }
             (Some(r), None) => r * wr,
             (None, Some(h)) => h * wh,
             (None, None) => unreachable!("every parameter is shared or in one head"),
         })
         .collect();
-    Ok((grads, StepOutcome { losses, norms, cosine, grad_norm: f64::NAN, record }))
+    Ok((grads, StepOutcome { losses, norms, cosine, grad_norm, record }))
+}
+
+fn read_back(scalars: &[Tensor]) -> anyhow::Result<Vec<f64>> {
+    let t = Tensor::stack(scalars, 0).to_kind(Kind::Double).to_device(tch::Device::Cpu);
+    Ok(Vec::try_from(&t)?)
 }
 
 /// Scales the gradients in place so their global L2 norm is at most `max_norm`
-/// (as torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
-pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> f64 {
-    let sq: Vec<Tensor> = grads.iter().map(|g| g.square().sum(Kind::Double)).collect();
-    let total = Tensor::stack(&sq, 0).sum(Kind::Double).double_value(&[]).sqrt();
+/// (as torch.nn.utils.clip_grad_norm_); returns the norm before clipping. `known_norm` skips
+/// recomputing a norm the step already has (NaN = unknown).
+pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64, known_norm: f64) -> f64 {
+    let total = if known_norm.is_nan() {
+        let sq: Vec<Tensor> = grads.iter().map(|g| g.square().sum(Kind::Double)).collect();
+        Tensor::stack(&sq, 0).sum(Kind::Double).double_value(&[]).sqrt()
+    } else {
+        known_norm
+    };
     if max_norm > 0.0 && total.is_finite() {
         let scale = max_norm / (total + 1e-6);
         if scale < 1.0 {
@@ -195,12 +220,15 @@ mod tests {
         }
         assert!(out.norms[0] > out.norms[1], "RUL gradient should dominate: {:?}", out.norms);
         assert!(out.cosine.abs() <= 1.0);
+        // The global norm derived from the per-task sums is the norm of the combined gradient.
+        let direct: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
+        assert!((out.grad_norm - direct).abs() <= 1e-9 * direct, "{} vs {direct}", out.grad_norm);
     }
 
     #[test]
     fn clipping_scales_to_the_max_norm() {
         let mut g = vec![Tensor::from_slice(&[3.0f32]), Tensor::from_slice(&[4.0f32])];
-        let before = clip_global_norm(&mut g, 1.0);
+        let before = clip_global_norm(&mut g, 1.0, f64::NAN);
         assert!((before - 5.0).abs() < 1e-9);
         // 3 and 4 scaled by 1/(5 + 1e-6)
         assert!((g[0].double_value(&[0]) - 0.6).abs() < 1e-5);

@@ -441,7 +441,7 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
                     tr.progress.step, out.losses[0], out.losses[1], tr.dir.join(CHECKPOINT_FILE).display()
                 );
             }
-            out.grad_norm = clip_global_norm(&mut grads, tr.cfg.train.clip_norm);
+            out.grad_norm = clip_global_norm(&mut grads, tr.cfg.train.clip_norm, out.grad_norm);
             tr.opt.update(&tr.params.tensors, &grads, lr);
             tr.update_average();
             let r = &out.record;
