@@ -295,7 +295,8 @@ pub fn infer_conditions(raw: &RawSubset, seed: u64) -> (usize, Vec<f64>) {
     let mut scale = [1.0; 3];
     for (j, s) in scale.iter_mut().enumerate() {
         let sd = (pts.iter().map(|p| (p[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt();
-        if sd > 1e-12 {
+        // Relative, because a constant setting (TRA = 100) leaves rounding noise of ~1e-13.
+        if sd > 1e-9 * mean[j].abs().max(1.0) {
             *s = sd;
         }
     }
@@ -308,7 +309,9 @@ pub fn infer_conditions(raw: &RawSubset, seed: u64) -> (usize, Vec<f64>) {
     let mut found = None;
     for k in 1..=MAX_CONDITIONS.min(scaled.len()) {
         let km = grace_data::kmeans::fit(&scaled, k, 4, 100, &mut rng);
-        let share = km.inertia / total;
+        // Recomputed from the final centroids so the share is exactly that of the answer.
+        let within: f64 = scaled.iter().map(|p| grace_data::kmeans::nearest(p, &km.centroids).1).sum();
+        let share = within / total;
         shares.push(share);
         if found.is_none() && share <= CONDITION_INERTIA_SHARE {
             found = Some(k);

@@ -115,6 +115,7 @@ fn gradnorm_divergence_stops_cleanly_and_keeps_the_checkpoint() {
     assert!(cfg.contains("lr = 1e30"), "{cfg}");
     std::fs::write(run.join("config.toml"), cfg).unwrap();
     let err = format!("{:#}", train::run(None, &run, true, quiet).unwrap_err());
+    eprintln!("divergence message: {err}");
     assert!(
         err.contains("non-finite") || err.contains("GradNorm"),
         "the message says what diverged: {err}"

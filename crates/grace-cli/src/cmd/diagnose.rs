@@ -113,7 +113,7 @@ fn print_text(d: &Diagnosis, synthetic: bool) {
         "recommendation for a {} cost: {}{}  (rule inputs: median g_max/g_min {:.1}, median cosine {:+.3})",
         serde_json::to_value(d.cost).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         r.method,
-        r.slope.map(|s| format!(" (weighted-MSE slope {:?})", s).to_lowercase()).unwrap_or_default(),
+        r.slope.map(|s| format!(" (weighted-MSE slope {})", format!("{s:?}").to_lowercase())).unwrap_or_default(),
         d.rule_ratio,
         d.rule_cosine
     );
