@@ -4,8 +4,10 @@
 pub mod controller;
 pub mod error;
 pub mod explain;
+pub mod io;
 pub mod methods;
 pub mod metrics;
+pub mod results;
 pub mod rules;
 pub mod simulate;
 pub mod wmse;

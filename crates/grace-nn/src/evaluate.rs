@@ -4,7 +4,9 @@
 use crate::model::DualTaskModel;
 use grace_core::metrics;
 use grace_data::{Prepared, Split, WindowRef};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use grace_core::results::{RulScores, TestReport};
 use tch::{Device, Kind, Tensor};
 
 /// Eval-mode predictions for `refs`: RUL and class probabilities per window.
@@ -43,36 +45,6 @@ pub fn predict(model: &DualTaskModel, split: &Split, refs: &[WindowRef], batch: 
         }
     });
     p
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RulScores {
-    pub rmse: f64,
-    pub nasa: f64,
-    pub mae: f64,
-}
-
-impl RulScores {
-    pub fn of(pred: &[f64], truth: &[f64]) -> RulScores {
-        RulScores {
-            rmse: metrics::rmse(pred, truth).unwrap_or(f64::NAN),
-            nasa: metrics::nasa_score(pred, truth).unwrap_or(f64::NAN),
-            mae: metrics::mae(pred, truth).unwrap_or(f64::NAN),
-        }
-    }
-}
-
-/// The test-set figures of one model (SPEC §2.8, §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestReport {
-    pub engines: usize,
-    /// Truth capped at R_max, as the model was trained to predict.
-    pub capped: RulScores,
-    /// Truth exactly as in the RUL file.
-    pub uncapped: RulScores,
-    pub health_accuracy: f64,
-    pub health_macro_f1: f64,
-    pub confusion: Vec<Vec<u64>>,
 }
 
 /// One row of `predictions.csv`.

@@ -7,7 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod diagnose;
 pub mod evaluate;
-pub mod io;
+pub use grace_core::io;
 pub mod train;
 pub mod model;
 pub mod step;

@@ -4,7 +4,8 @@
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::evaluate::{self, RulScores, TestReport};
+use crate::evaluate::{self, RulScores};
+pub use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
 use crate::io::{write_atomic, write_bytes_atomic, write_json_atomic};
 use crate::model::{trainable, DualTaskModel};
 use crate::step::{clip_global_norm, combined_gradients, task_losses, Batch, Params};
@@ -98,54 +99,6 @@ pub struct EpochRow {
     pub val_rmse_live: f64,
     pub val_cut_rmse: f64,
     pub seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunResults {
-    pub method: String,
-    pub subset: String,
-    pub synthetic: bool,
-    pub seed: u64,
-    pub protocol: Protocol,
-    pub validation: ValidationSummary,
-    pub test: TestReport,
-    pub epochs_run: usize,
-    pub steps: u64,
-    pub train_seconds: f64,
-    pub versions: Versions,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Protocol {
-    pub selection_metric: String,
-    pub evaluated_weights: String,
-    pub test_protocol: String,
-    pub test_scored_once: bool,
-    pub validation_units: Vec<u32>,
-    pub train_units: usize,
-    pub test_units: usize,
-    pub max_rul: f64,
-    pub window: usize,
-    pub features: Vec<String>,
-    pub n_conditions: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ValidationSummary {
-    pub best_epoch: usize,
-    pub best_val_rmse: f64,
-    /// Test-like figure: validation engines cut at a seeded random cycle.
-    pub cut: RulScores,
-    pub stopped_early: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Versions {
-    pub grace: String,
-    pub tch: String,
-    pub libtorch: String,
-    pub device: String,
-    pub threads: i32,
 }
 
 fn versions(device: Device) -> Versions {

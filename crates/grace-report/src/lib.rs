@@ -4,7 +4,7 @@
 pub mod downsample;
 pub mod figures;
 pub mod html;
-pub mod io;
+pub use grace_core::io;
 pub mod pareto;
 pub mod plan;
 pub mod report;

@@ -2,7 +2,7 @@
 //! that are missing (an unfinished run has no results.json) or have empty (unmeasured) cells.
 
 use anyhow::Context;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,96 +13,12 @@ pub const GRADIENT_LOG: &str = "gradient_log.csv";
 pub const PREDICTIONS_FILE: &str = "predictions.csv";
 pub const TRAIN_LOG: &str = "train.log";
 
-/// serde_json writes NaN as null; read it back as NaN so arithmetic stays honest.
-fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-fn nan() -> f64 {
-    f64::NAN
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Scores {
-    #[serde(deserialize_with = "nan_if_null", default = "nan")]
-    pub rmse: f64,
-    #[serde(deserialize_with = "nan_if_null", default = "nan")]
-    pub nasa: f64,
-    #[serde(deserialize_with = "nan_if_null", default = "nan")]
-    pub mae: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Protocol {
-    pub selection_metric: String,
-    pub evaluated_weights: String,
-    pub test_protocol: String,
-    pub test_scored_once: bool,
-    pub validation_units: Vec<u32>,
-    pub train_units: usize,
-    pub test_units: usize,
-    pub max_rul: f64,
-    pub window: usize,
-    pub features: Vec<String>,
-    pub n_conditions: usize,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Validation {
-    pub best_epoch: usize,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub best_val_rmse: f64,
-    pub cut: Scores,
-    pub stopped_early: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Test {
-    pub engines: usize,
-    pub capped: Scores,
-    pub uncapped: Scores,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub health_accuracy: f64,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub health_macro_f1: f64,
-    pub confusion: Vec<Vec<u64>>,
-}
-
-/// The fields of results.json a report needs (the full schema is grace_nn::train::RunResults).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunResults {
-    pub method: String,
-    pub subset: String,
-    #[serde(default)]
-    pub synthetic: bool,
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default)]
-    pub protocol: Protocol,
-    #[serde(default)]
-    pub validation: Validation,
-    #[serde(default)]
-    pub test: Test,
-    #[serde(default)]
-    pub epochs_run: usize,
-    #[serde(default)]
-    pub steps: u64,
-    #[serde(default, deserialize_with = "nan_if_null")]
-    pub train_seconds: f64,
-}
-
-impl RunResults {
-    /// "SYNTHETIC" for the synthetic fleet whatever subset its config names.
-    pub fn label(&self) -> String {
-        if self.synthetic {
-            "SYNTHETIC".into()
-        } else {
-            self.subset.clone()
-        }
-    }
-}
+// The schema lives in grace-core, shared with the trainer that writes it; the report's names
+// for its parts are kept as aliases.
+pub use grace_core::results::{Protocol, RunResults};
+pub type Scores = grace_core::results::RulScores;
+pub type Validation = grace_core::results::ValidationSummary;
+pub type Test = grace_core::results::TestReport;
 
 /// Where a run directory stands, as the sweep decides what to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

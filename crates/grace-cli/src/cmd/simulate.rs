@@ -202,42 +202,14 @@ fn csv(t: &Trajectory) -> String {
     s
 }
 
-/// Writes through a temporary file in the target's directory and renames it into place, so a
-/// reader never sees a half-written file. The temporary keeps the extension because the
-/// bitmap backend picks its encoder from it.
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// grace_core's atomic write, after checking --out's folder so the error says which flag is wrong.
+fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    anyhow::ensure!(
-        dir.is_dir(),
-        "directory {} of --out does not exist",
-        dir.display()
-    );
-    let name = path
-        .file_name()
-        .with_context(|| format!("--out {} has no file name", path.display()))?;
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp.{ext}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = write(&tmp).and_then(|_| {
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    anyhow::ensure!(dir.is_dir(), "directory {} of --out does not exist", dir.display());
+    grace_core::io::write_atomic(path, write).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
-//! Atomic file output for tables, pages and figures: write a temporary file in the same folder,
-//! then rename it, so a killed sweep or report never leaves a half-written file behind.
+//! Atomic file output for everything grace writes (checkpoints, results, tables, pages, figures): a
+//! temporary file in the same folder, then a rename, so a crash never leaves a half-written file.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};

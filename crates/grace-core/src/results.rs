@@ -1,0 +1,154 @@
+//! The schema of a run's `results.json`: written by the trainer, read by `grace evaluate`, sweeps
+//! and reports. NaN is written as null by JSON, so every float reads null back as NaN.
+
+use crate::metrics;
+use serde::{Deserialize, Deserializer, Serialize};
+
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// RMSE, NASA score (sum) and MAE of RUL predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulScores {
+    #[serde(deserialize_with = "nan_if_null", default = "nan")]
+    pub rmse: f64,
+    #[serde(deserialize_with = "nan_if_null", default = "nan")]
+    pub nasa: f64,
+    #[serde(deserialize_with = "nan_if_null", default = "nan")]
+    pub mae: f64,
+}
+
+impl Default for RulScores {
+    fn default() -> Self {
+        RulScores { rmse: f64::NAN, nasa: f64::NAN, mae: f64::NAN }
+    }
+}
+
+impl RulScores {
+    /// NaN for an empty or mismatched set rather than an error: a score that could not be
+    /// computed is reported as missing, never as zero.
+    pub fn of(pred: &[f64], truth: &[f64]) -> RulScores {
+        RulScores {
+            rmse: metrics::rmse(pred, truth).unwrap_or(f64::NAN),
+            nasa: metrics::nasa_score(pred, truth).unwrap_or(f64::NAN),
+            mae: metrics::mae(pred, truth).unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// The test-set figures of one model (SPEC §2.8, §6).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TestReport {
+    pub engines: usize,
+    /// Truth capped at R_max, as the model was trained to predict.
+    pub capped: RulScores,
+    /// Truth exactly as in the RUL file.
+    pub uncapped: RulScores,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub health_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub health_macro_f1: f64,
+    /// Rows: true class, columns: predicted class.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// How the numbers were obtained, so a result carries its own protocol.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Protocol {
+    pub selection_metric: String,
+    pub evaluated_weights: String,
+    pub test_protocol: String,
+    pub test_scored_once: bool,
+    pub validation_units: Vec<u32>,
+    pub train_units: usize,
+    pub test_units: usize,
+    pub max_rul: f64,
+    pub window: usize,
+    pub features: Vec<String>,
+    pub n_conditions: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ValidationSummary {
+    pub best_epoch: usize,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub best_val_rmse: f64,
+    /// Test-like figure: validation engines cut at a seeded random cycle, one window each.
+    pub cut: RulScores,
+    pub stopped_early: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Versions {
+    pub grace: String,
+    pub tch: String,
+    pub libtorch: String,
+    pub device: String,
+    pub threads: i32,
+}
+
+/// `results.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunResults {
+    pub method: String,
+    /// "FD001" … or "SYNTHETIC".
+    pub subset: String,
+    pub synthetic: bool,
+    pub seed: u64,
+    pub protocol: Protocol,
+    pub validation: ValidationSummary,
+    pub test: TestReport,
+    pub epochs_run: usize,
+    pub steps: u64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub train_seconds: f64,
+    pub versions: Versions,
+}
+
+impl RunResults {
+    /// "SYNTHETIC" for the synthetic fleet whatever subset its config names.
+    pub fn label(&self) -> String {
+        if self.synthetic {
+            "SYNTHETIC".into()
+        } else {
+            self.subset.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmeasured_scores_round_trip_through_json_as_nan() {
+        let r = RunResults { validation: ValidationSummary { best_val_rmse: f64::NAN, ..Default::default() }, ..Default::default() };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"best_val_rmse\":null"), "{text}");
+        let back: RunResults = serde_json::from_str(&text).unwrap();
+        assert!(back.validation.best_val_rmse.is_nan() && back.test.capped.rmse.is_nan());
+        // extra fields (newer writers) are ignored, missing ones default
+        let v: RunResults = serde_json::from_str(r#"{"method":"grace","subset":"FD001","extra":1}"#).unwrap();
+        assert_eq!(v.label(), "FD001");
+    }
+
+    #[test]
+    fn scores_of_hand_computed_errors() {
+        // d = (+10, −13): RMSE √((100+169)/2) = 11.5974; NASA (e^{1} − 1) + (e^{1} − 1) = 3.43656; MAE 11.5
+        let s = RulScores::of(&[60.0, 37.0], &[50.0, 50.0]);
+        assert!((s.rmse - (269.0f64 / 2.0).sqrt()).abs() < 1e-12);
+        assert!((s.nasa - 2.0 * (1f64.exp() - 1.0)).abs() < 1e-12);
+        assert!((s.mae - 11.5).abs() < 1e-12);
+        assert!(RulScores::of(&[], &[]).rmse.is_nan());
+    }
+}
