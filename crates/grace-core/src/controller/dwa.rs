@@ -7,7 +7,7 @@
 //! by default; the weights sum to K and are logged as they are (not rescaled to Σ = 1).
 //! The softmax subtracts the largest r_i/T first, so large ratios cannot overflow.
 
-use super::{check_task_len, norm_ratio, StepInput, StepRecord, TaskWeighting};
+use super::{check_task_len, optional_norms, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
@@ -74,26 +74,12 @@ impl TaskWeighting for Dwa {
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
         let k = self.weights.len();
-        check_task_len("per-task losses", k, obs.losses)?;
-        let norms = obs.grad_norms.unwrap_or(&[]);
-        if !norms.is_empty() {
-            check_task_len("gradient norms", k, norms)?;
-        }
+        let norms = optional_norms(k, obs)?;
         let step = self.step;
         self.step += 1;
         let w = self.weights.clone();
-        Ok(StepRecord {
-            step,
-            // The first two epochs hold the weights uniform, like GABA's warm-up.
-            warmup: self.epochs < 2,
-            skipped: false,
-            norms: norms.to_vec(),
-            raw: w.clone(),
-            ema: w.clone(),
-            floored: w.clone(),
-            weights: w,
-            ratio: norm_ratio(norms),
-        })
+        // The first two epochs hold the weights uniform, like GABA's warm-up.
+        Ok(StepRecord::single_stage(step, self.epochs < 2, false, norms, w))
     }
 
     fn end_epoch(&mut self, mean_task_losses: &[f64]) -> Result<(), CoreError> {

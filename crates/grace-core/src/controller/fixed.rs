@@ -1,7 +1,7 @@
 //! Fixed task weights (`baseline`, `amnl`, `single`) behind the same trait as GABA,
 //! so the trainer has one code path for every task-weighting method.
 
-use super::{check_task_len, norm_ratio, StepInput, StepRecord, TaskWeighting};
+use super::{optional_norms, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
@@ -64,26 +64,11 @@ impl TaskWeighting for Fixed {
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
         let k = self.weights.len();
-        check_task_len("per-task losses", k, obs.losses)?;
-        // Norms are optional but, when the trainer measures them anyway, worth logging.
-        let norms = obs.grad_norms.unwrap_or(&[]);
-        if !norms.is_empty() {
-            check_task_len("gradient norms", k, norms)?;
-        }
+        let norms = optional_norms(k, obs)?;
         let step = self.step;
         self.step += 1;
         let w = self.weights.clone();
-        Ok(StepRecord {
-            step,
-            warmup: false,
-            skipped: false,
-            norms: norms.to_vec(),
-            raw: w.clone(),
-            ema: w.clone(),
-            floored: w.clone(),
-            weights: w,
-            ratio: norm_ratio(norms),
-        })
+        Ok(StepRecord::single_stage(step, false, false, norms, w))
     }
 
     fn current_weights(&self) -> Vec<f64> {

@@ -178,6 +178,35 @@ pub fn controller_for(
     }
 }
 
+impl StepRecord {
+    /// The record of a controller with no intermediate stages: raw, EMA and floored all equal
+    /// the weights, so the log keeps GABA's columns for every method.
+    pub fn single_stage(step: u64, warmup: bool, skipped: bool, norms: &[f64], weights: Vec<f64>) -> StepRecord {
+        StepRecord {
+            step,
+            warmup,
+            skipped,
+            norms: norms.to_vec(),
+            raw: weights.clone(),
+            ema: weights.clone(),
+            floored: weights.clone(),
+            ratio: norm_ratio(norms),
+            weights,
+        }
+    }
+}
+
+/// Checks a step's input against K tasks; returns the norms (empty when none were given),
+/// which are optional for controllers that do not need them but worth logging when measured.
+pub(crate) fn optional_norms<'a>(k: usize, obs: &StepInput<'a>) -> Result<&'a [f64], CoreError> {
+    check_task_len("per-task losses", k, obs.losses)?;
+    let norms = obs.grad_norms.unwrap_or(&[]);
+    if !norms.is_empty() {
+        check_task_len("gradient norms", k, norms)?;
+    }
+    Ok(norms)
+}
+
 pub(crate) fn check_task_len(what: &str, k: usize, xs: &[f64]) -> Result<(), CoreError> {
     if xs.len() != k {
         return Err(CoreError::length(what, k, xs.len()));

@@ -15,7 +15,7 @@
 //! message naming the last good checkpoint. A non-finite s after an update is an error.
 
 use super::adam::Adam;
-use super::{check_task_len, norm_ratio, StepInput, StepRecord, TaskWeighting};
+use super::{optional_norms, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
@@ -80,11 +80,7 @@ impl TaskWeighting for Uncertainty {
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
         let k = self.log_var.len();
-        check_task_len("per-task losses", k, obs.losses)?;
-        let norms = obs.grad_norms.unwrap_or(&[]);
-        if !norms.is_empty() {
-            check_task_len("gradient norms", k, norms)?;
-        }
+        let norms = optional_norms(k, obs)?;
         let step = self.step;
         self.step += 1;
         // This step's loss uses the s it was computed with; s moves afterwards.
@@ -103,17 +99,7 @@ impl TaskWeighting for Uncertainty {
             }
             self.log_var = next;
         }
-        Ok(StepRecord {
-            step,
-            warmup: false,
-            skipped,
-            norms: norms.to_vec(),
-            raw: w.clone(),
-            ema: w.clone(),
-            floored: w.clone(),
-            weights: w,
-            ratio: norm_ratio(norms),
-        })
+        Ok(StepRecord::single_stage(step, false, skipped, norms, w))
     }
 
     fn current_weights(&self) -> Vec<f64> {
