@@ -15,4 +15,5 @@ echo
 ./target/release/grace train --data "$data" --subset "$subset" --method grace --preset small \
   --epochs "$epochs" --out "$out"
 echo
+echo "Re-scoring the saved run from its directory alone (grace evaluate):"
 ./target/release/grace evaluate "$out"
