@@ -25,6 +25,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Score a finished run on the test set (last window per engine).
     Evaluate(cmd::train::EvaluateArgs),
+    /// Predict RUL and health for in-service engines with a trained run (last window per engine).
+    Predict(cmd::predict::Args),
     /// Show a model preset's layers and parameter counts.
     Model(cmd::model::Args),
     /// Measure per-task gradients at initialisation and recommend a method (SPEC §7).
@@ -52,6 +54,7 @@ fn main() {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Evaluate(a) => cmd::train::evaluate(a),
+        Command::Predict(a) => cmd::predict::run(a),
         Command::Model(a) => cmd::model::run(a),
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub use grace_core::io;
 pub mod train;
 pub mod model;
+pub mod predict;
 pub mod step;
 
 /// Proves the link to libtorch: a tiny computation with a known answer.

@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod explain;
 pub mod model;
+pub mod predict;
 pub mod report;
 pub mod simulate;
 pub mod sweep;
