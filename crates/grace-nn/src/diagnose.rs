@@ -8,9 +8,9 @@
 //! without replacement from the seeded shuffled training windows, as the first epoch would.
 
 use crate::config::RunConfig;
-use crate::model::{trainable, DualTaskModel, Group};
+use crate::model::{trainable, Group};
 use crate::step::{task_losses, Batch, Params};
-use crate::train::{device_of, load_raw};
+use crate::train::{load_raw, seeded_model};
 use anyhow::bail;
 use grace_core::rules::{recommend, CostShape, Recommendation};
 use grace_data::{prepare, Prepared, RawSubset};
@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Largest number of operating conditions tried when inferring them from the settings.
 pub const MAX_CONDITIONS: usize = 8;
@@ -187,13 +187,7 @@ pub fn diagnose(cfg: &RunConfig, n_batches: usize, cost: CostShape) -> anyhow::R
 
 /// Per-task gradient norms and cosine on the shared parameters over `n` seeded batches.
 pub fn measure_gradients(cfg: &RunConfig, data: &Prepared, n: usize) -> anyhow::Result<Gradients> {
-    let device = device_of(&cfg.train.device)?;
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
-    }
-    tch::manual_seed(cfg.train.seed as i64);
-    let vs = nn::VarStore::new(device);
-    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
+    let (device, vs, model) = seeded_model(cfg)?;
     let params = Params::new(trainable(&vs));
     let shared: Vec<Tensor> = (0..params.tensors.len())
         .filter(|&i| params.groups[i] == Group::Shared)

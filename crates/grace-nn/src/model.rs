@@ -318,9 +318,7 @@ pub struct ParamCounts {
 
 pub fn param_counts(vs: &nn::VarStore) -> ParamCounts {
     let mut c = ParamCounts { total: 0, shared: 0, rul_head: 0, health_head: 0, blocks: Vec::new() };
-    let mut vars: Vec<_> = vs.trainable_variables_with_names();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in vars {
+    for (name, t) in trainable(vs) {
         let n = t.numel() as i64;
         c.total += n;
         match group_of(&name) {
@@ -342,19 +340,9 @@ pub fn param_counts(vs: &nn::VarStore) -> ParamCounts {
     c
 }
 
-trait TrainableWithNames {
-    fn trainable_variables_with_names(&self) -> Vec<(String, Tensor)>;
-}
-
-impl TrainableWithNames for nn::VarStore {
-    fn trainable_variables_with_names(&self) -> Vec<(String, Tensor)> {
-        self.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect()
-    }
-}
-
 /// Named trainable variables sorted by name: the fixed order used by gradients, optimizer and EMA.
 pub fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut v = vs.trainable_variables_with_names();
+    let mut v: Vec<_> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }

@@ -149,15 +149,22 @@ fn build_controller(cfg: &RunConfig) -> anyhow::Result<Box<dyn TaskWeighting>> {
     controller_for(name, 2, &params).map_err(|e| anyhow!("method '{}': {e}", spec.name))
 }
 
+/// The run's device and threads, and its model initialised from the run's seed: the same
+/// starting point for training and for the diagnosis of that training.
+pub fn seeded_model(cfg: &RunConfig) -> anyhow::Result<(Device, nn::VarStore, DualTaskModel)> {
+    let device = device_of(&cfg.train.device)?;
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+    tch::manual_seed(cfg.train.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
+    Ok((device, vs, model))
+}
+
 impl Trainer {
     fn new(cfg: RunConfig, dir: &Path, data: Prepared) -> anyhow::Result<Trainer> {
-        let device = device_of(&cfg.train.device)?;
-        if cfg.train.threads > 0 {
-            tch::set_num_threads(cfg.train.threads as i32);
-        }
-        tch::manual_seed(cfg.train.seed as i64);
-        let vs = nn::VarStore::new(device);
-        let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
+        let (device, vs, model) = seeded_model(&cfg)?;
         let mut ema_vs = nn::VarStore::new(device);
         let ema_model = DualTaskModel::new(&ema_vs.root(), &cfg.model.config);
         ema_vs.copy(&vs).map_err(|e| anyhow!("copying weights: {e}"))?;
