@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "grace", version, about = "Gradient-aware multi-task RUL prediction for turbofan engines (NASA C-MAPSS)")]
+#[command(
+    name = "grace",
+    version,
+    about = "Gradient-aware multi-task RUL prediction for turbofan engines (NASA C-MAPSS)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

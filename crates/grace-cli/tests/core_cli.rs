@@ -4,19 +4,12 @@
 use std::process::{Command, Output};
 
 fn grace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace"))
-        .args(args)
-        .output()
-        .expect("the grace binary runs")
+    Command::new(env!("CARGO_BIN_EXE_grace")).args(args).output().expect("the grace binary runs")
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = grace(args);
-    assert!(
-        out.status.success(),
-        "grace {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
@@ -42,12 +35,7 @@ const EXAMPLE: &[&str] = &[
 fn explain_json_matches_the_hand_computed_example() {
     let v = json(&[EXAMPLE, &["--json"]].concat());
     // w(12) = 1 + (1 − 12/125) = 1.904, w(40) = 1.68, w(75) = 1.4, w(130) = 1 + clip(−0.04) = 1
-    let w: Vec<f64> = v["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| f(&s["weight"]))
-        .collect();
+    let w: Vec<f64> = v["samples"].as_array().unwrap().iter().map(|s| f(&s["weight"])).collect();
     for (got, want) in w.iter().zip([1.904, 1.68, 1.4, 1.0]) {
         assert!((got - want).abs() < 1e-12, "w = {w:?}");
     }
@@ -81,13 +69,7 @@ fn explain_options_change_the_numbers() {
     assert!((f(&v["samples"][0]["weight"]) - 2.76).abs() < 1e-12);
     // --prev 0.02,0.98 --steps 1 --floor 0.1: ema_rul = 0.99·0.02 + 0.01·0.0039841 = 0.01983984 < 0.1
     // → floored (0.1, 0.98016016), Σ = 1.08016016, λ*_rul = 0.0925789
-    let v = json(
-        &[
-            EXAMPLE,
-            &["--prev", "0.02,0.98", "--floor", "0.1", "--json"],
-        ]
-        .concat(),
-    );
+    let v = json(&[EXAMPLE, &["--prev", "0.02,0.98", "--floor", "0.1", "--json"]].concat());
     let ema0 = 0.99 * 0.02 + 0.01 * (0.05 / 12.55);
     assert!((f(&v["lambda"]["ema"][0]) - ema0).abs() < 1e-12);
     assert_eq!(f(&v["lambda"]["floored"][0]), 0.1);
@@ -99,20 +81,9 @@ fn explain_options_change_the_numbers() {
 #[test]
 fn explain_prints_the_walk_through() {
     let out = grace(EXAMPLE);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8(out.stdout).unwrap();
-    for want in [
-        "598.8560 / 4 = 149.714000",
-        "514.0000 / 4 = 128.500000",
-        "1.9040",
-        "λ*",
-        "74.5688",
-        "8.0133",
-    ] {
+    for want in ["598.8560 / 4 = 149.714000", "514.0000 / 4 = 128.500000", "1.9040", "λ*", "74.5688", "8.0133"] {
         assert!(s.contains(want), "missing `{want}` in:\n{s}");
     }
 }
@@ -124,34 +95,14 @@ fn explain_rejects_bad_input_by_name() {
         assert!(!out.status.success(), "grace {args:?} should fail");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let base = [
-        "explain",
-        "--g-rul",
-        "1",
-        "--g-health",
-        "1",
-        "--l-health",
-        "1",
-    ];
+    let base = ["explain", "--g-rul", "1", "--g-health", "1", "--l-health", "1"];
     let e = err(&[&base[..], &["--y-true", "1,2,3", "--y-pred", "1,2"]].concat());
     assert!(e.contains("expected 3") && e.contains("got 2"), "{e}");
     let e = err(&[&base[..], &["--y-true", "1,-2", "--y-pred", "1,2"]].concat());
     assert!(e.contains("y_true[1]") && e.contains("-2"), "{e}");
     let e = err(&[&base[..], &["--y-true", "1,2", "--y-pred", "1,NaN"]].concat());
     assert!(e.contains("y_pred[1]") && e.contains("NaN"), "{e}");
-    let e = err(&[
-        "explain",
-        "--y-true",
-        "1",
-        "--y-pred",
-        "1",
-        "--g-rul",
-        "-1",
-        "--g-health",
-        "1",
-        "--l-health",
-        "1",
-    ]);
+    let e = err(&["explain", "--y-true", "1", "--y-pred", "1", "--g-rul", "-1", "--g-health", "1", "--l-health", "1"]);
     assert!(e.contains("gradient norm") && e.contains("-1"), "{e}");
     let e = err(&[EXAMPLE, &["--prev", "0.5"]].concat());
     assert!(e.contains("--prev needs 2 values"), "{e}");
@@ -162,8 +113,8 @@ fn explain_rejects_bad_input_by_name() {
 #[test]
 fn simulate_json_reports_binding_and_equilibrium() {
     let v = json(&[
-        "simulate", "--ratio", "500", "--beta", "0.99", "--floor", "0.05", "--warmup", "100",
-        "--steps", "1000", "--json",
+        "simulate", "--ratio", "500", "--beta", "0.99", "--floor", "0.05", "--warmup", "100", "--steps", "1000",
+        "--json",
     ]);
     // after warm-up ema_rul(n) = 0.99^n/2 + (1 − 0.99^n)/501 < 0.05 first for n = 233 → step 100 + 232
     assert_eq!(v["floor_binds_at"], 332);
@@ -174,28 +125,17 @@ fn simulate_json_reports_binding_and_equilibrium() {
     assert_eq!(v["settled_at"], 412);
     assert_eq!(v["summary"][0]["lambda"], serde_json::json!([0.5, 0.5]));
     // K = 3: equilibrium raw = (2/1002, 1001/2004, 1001/2004) → floored (0.05, ·, ·)
-    let v = json(&[
-        "simulate", "--ratio", "1000", "--tasks", "3", "--steps", "50", "--json",
-    ]);
+    let v = json(&["simulate", "--ratio", "1000", "--tasks", "3", "--steps", "50", "--json"]);
     let r = 1001.0 / 2004.0;
     assert!((f(&v["equilibrium"][0]) - 0.05 / (0.05 + 2.0 * r)).abs() < 1e-12);
-    assert!(
-        v["floor_binds_at"].is_null(),
-        "warm-up of 100 covers all 50 steps"
-    );
+    assert!(v["floor_binds_at"].is_null(), "warm-up of 100 covers all 50 steps");
 }
 
 #[test]
 fn simulate_noise_is_seeded() {
-    let a = json(&[
-        "simulate", "--noise", "0.5", "--seed", "7", "--steps", "300", "--json",
-    ]);
-    let b = json(&[
-        "simulate", "--noise", "0.5", "--seed", "7", "--steps", "300", "--json",
-    ]);
-    let c = json(&[
-        "simulate", "--noise", "0.5", "--seed", "8", "--steps", "300", "--json",
-    ]);
+    let a = json(&["simulate", "--noise", "0.5", "--seed", "7", "--steps", "300", "--json"]);
+    let b = json(&["simulate", "--noise", "0.5", "--seed", "7", "--steps", "300", "--json"]);
+    let c = json(&["simulate", "--noise", "0.5", "--seed", "8", "--steps", "300", "--json"]);
     assert_eq!(a["final"], b["final"]);
     assert_ne!(a["final"], c["final"]);
     assert_eq!(a["skipped"], 0);
@@ -206,11 +146,7 @@ fn simulate_writes_csv_svg_png_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("t.csv");
     let out = grace(&["simulate", "--steps", "200", "--out", csv.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "step,lambda_rul,lambda_health,raw_rul,raw_health");
@@ -224,11 +160,7 @@ fn simulate_writes_csv_svg_png_atomically() {
 
     let svg = dir.path().join("t.svg");
     let out = grace(&["simulate", "--steps", "400", "--out", svg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = std::fs::read_to_string(&svg).unwrap();
     for want in [
         "<svg",
@@ -245,26 +177,16 @@ fn simulate_writes_csv_svg_png_atomically() {
 
     let png = dir.path().join("t.png");
     let out = grace(&["simulate", "--steps", "400", "--out", png.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 
     // nothing but the three outputs: no temporary file left behind
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["t.csv", "t.png", "t.svg"]);
 
-    let out = grace(&[
-        "simulate",
-        "--out",
-        dir.path().join("t.txt").to_str().unwrap(),
-    ]);
+    let out = grace(&["simulate", "--out", dir.path().join("t.txt").to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(".svg, .png or .csv"));
 }
@@ -272,17 +194,11 @@ fn simulate_writes_csv_svg_png_atomically() {
 #[test]
 fn simulate_prints_a_summary() {
     let out = grace(&["simulate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8(out.stdout).unwrap();
-    for want in [
-        "first binds at step 332",
-        "equilibrium λ* (ema = raw): rul 0.047710, health 0.952290",
-        "from step 412 on",
-    ] {
+    for want in
+        ["first binds at step 332", "equilibrium λ* (ema = raw): rul 0.047710, health 0.952290", "from step 412 on"]
+    {
         assert!(s.contains(want), "missing `{want}` in:\n{s}");
     }
     let out = grace(&["simulate", "--tasks", "1"]);

@@ -33,7 +33,10 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
         c["conditions"], c["fault_modes"], c["product"]
     )));
     let n = &j["near_failure"];
-    assert!(text.contains(&format!("{:.1}% ({} of {})", 100.0 * f(&n["share"]), n["windows"], n["total_windows"])), "{text}");
+    assert!(
+        text.contains(&format!("{:.1}% ({} of {})", 100.0 * f(&n["share"]), n["windows"], n["total_windows"])),
+        "{text}"
+    );
     for r in j["recommendation"]["reasons"].as_array().unwrap() {
         assert!(text.contains(r.as_str().unwrap()), "reason {r} not printed");
     }
@@ -42,7 +45,8 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
 
 #[test]
 fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
-    let args = ["diagnose", "--data", "synthetic", "--batches", "3", "--batch-size", "64", "--threads", "1", "--cost", "rmse"];
+    let args =
+        ["diagnose", "--data", "synthetic", "--batches", "3", "--batch-size", "64", "--threads", "1", "--cost", "rmse"];
     let text = ok(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");

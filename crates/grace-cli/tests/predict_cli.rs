@@ -93,8 +93,10 @@ fn predictions_on_the_runs_test_engines_match_its_predictions_csv() {
     assert_eq!(rows.len(), raw.test.len(), "one row per engine");
 
     // The run scored the same engines from their last windows with the same weights.
-    let truth: HashMap<u64, f64> =
-        read_csv(&run.join("predictions.csv")).iter().map(|r| (num(r, "engine") as u64, num(r, "prediction"))).collect();
+    let truth: HashMap<u64, f64> = read_csv(&run.join("predictions.csv"))
+        .iter()
+        .map(|r| (num(r, "engine") as u64, num(r, "prediction")))
+        .collect();
     assert_eq!(truth.len(), rows.len());
     let max_rul = f(&h["max_rul"]);
     for (r, e) in rows.iter().zip(&raw.test) {
@@ -138,7 +140,11 @@ fn predictions_on_the_runs_test_engines_match_its_predictions_csv() {
     let table = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = table.lines().collect();
     for e in &fleet2 {
-        assert!(lines.iter().any(|l| l.split_whitespace().next() == Some(&e.unit.to_string())), "unit {} missing:\n{table}", e.unit);
+        assert!(
+            lines.iter().any(|l| l.split_whitespace().next() == Some(&e.unit.to_string())),
+            "unit {} missing:\n{table}",
+            e.unit
+        );
     }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: unit 99 has 5 cycles, fewer than the window"), "{err}");
@@ -153,7 +159,10 @@ fn missing_runs_and_malformed_engine_files_are_refused_clearly() {
 
     let nowhere = dir.path().join("no_such_run");
     let err = fails(&["predict", nowhere.to_str().unwrap(), "--engines", eng_s]);
-    assert!(err.contains("no_such_run") && err.contains("does not exist") && err.contains("grace train --out"), "{err}");
+    assert!(
+        err.contains("no_such_run") && err.contains("does not exist") && err.contains("grace train --out"),
+        "{err}"
+    );
 
     let run = dir.path().join("run");
     train(&run);

@@ -6,25 +6,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn grace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace"))
-        .args(args)
-        .output()
-        .expect("the grace binary runs")
+    Command::new(env!("CARGO_BIN_EXE_grace")).args(args).output().expect("the grace binary runs")
 }
 
 fn ok_json(args: &[&str]) -> Value {
     let out = grace(args);
-    assert!(
-        out.status.success(),
-        "grace {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout of {args:?} is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn f(v: &Value) -> f64 {
@@ -32,16 +21,8 @@ fn f(v: &Value) -> f64 {
 }
 
 /// 10 training engines, 6 test engines, 2 epochs: a few seconds per run.
-const TINY: &[&str] = &[
-    "--data",
-    "synthetic",
-    "--set",
-    "data.synthetic.n_train=10",
-    "--set",
-    "data.synthetic.n_test=6",
-    "--epochs",
-    "2",
-];
+const TINY: &[&str] =
+    &["--data", "synthetic", "--set", "data.synthetic.n_train=10", "--set", "data.synthetic.n_test=6", "--epochs", "2"];
 
 fn sweep_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["sweep"];
@@ -56,20 +37,12 @@ fn actions(v: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["action"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
         .collect()
 }
 
 fn results(dir: &Path, name: &str) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(dir.join("runs").join(name).join("results.json")).unwrap(),
-    )
-    .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(dir.join("runs").join(name).join("results.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -91,11 +64,8 @@ fn plan_lists_subsets_times_methods_times_seeds_in_order() {
         "--plan",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let lines: Vec<Value> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2 * 2 * 3);
     let mut i = 0;
     for s in ["FD002", "FD001"] {
@@ -112,18 +82,12 @@ fn plan_lists_subsets_times_methods_times_seeds_in_order() {
                     (i, s, m, seed)
                 );
                 assert_eq!(l["status"], "pending");
-                assert!(l["run_dir"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(&format!("runs/{s}_{m}_seed{seed}")));
+                assert!(l["run_dir"].as_str().unwrap().ends_with(&format!("runs/{s}_{m}_seed{seed}")));
                 i += 1;
             }
         }
     }
-    assert!(
-        std::fs::read_dir(out.path()).unwrap().next().is_none(),
-        "--plan must not write anything"
-    );
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "--plan must not write anything");
     // the same flags always give the same plan; an index past its end is a clear error
     let o = grace(&[
         "sweep",
@@ -140,14 +104,7 @@ fn plan_lists_subsets_times_methods_times_seeds_in_order() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("the plan has 2 items"));
-    let o = grace(&[
-        "sweep",
-        "--methods",
-        "mtl",
-        "--out",
-        out.path().to_str().unwrap(),
-        "--plan",
-    ]);
+    let o = grace(&["sweep", "--methods", "mtl", "--out", out.path().to_str().unwrap(), "--plan"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("mtl"));
 }
 
@@ -158,19 +115,9 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     let s = sweep.to_str().unwrap();
 
     let v = ok_json(&sweep_args(s, &["--jobs", "2", "--json"]));
-    let names = [
-        "SYNTHETIC_baseline_seed0",
-        "SYNTHETIC_baseline_seed1",
-        "SYNTHETIC_grace_seed0",
-        "SYNTHETIC_grace_seed1",
-    ];
-    assert_eq!(
-        actions(&v),
-        names
-            .iter()
-            .map(|n| (n.to_string(), "trained".to_string()))
-            .collect::<Vec<_>>()
-    );
+    let names =
+        ["SYNTHETIC_baseline_seed0", "SYNTHETIC_baseline_seed1", "SYNTHETIC_grace_seed0", "SYNTHETIC_grace_seed1"];
+    assert_eq!(actions(&v), names.iter().map(|n| (n.to_string(), "trained".to_string())).collect::<Vec<_>>());
     for n in names {
         assert!(sweep.join("runs").join(n).join("train.log").is_file());
     }
@@ -180,11 +127,7 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     assert_eq!(rows.len(), 2);
     for (row, method) in rows.iter().zip(["baseline", "grace"]) {
         assert_eq!(
-            (
-                row["subset"].as_str().unwrap(),
-                row["method"].as_str().unwrap(),
-                row["n"].as_u64().unwrap()
-            ),
+            (row["subset"].as_str().unwrap(), row["method"].as_str().unwrap(), row["n"].as_u64().unwrap()),
             ("SYNTHETIC", method, 2)
         );
         for (key, pick) in [
@@ -195,37 +138,23 @@ fn sweep_tabulates_skips_resumes_and_reports() {
         ] {
             let xs: Vec<f64> = (0..2)
                 .map(|seed| {
-                    pick.iter().fold(
-                        results(&sweep, &format!("SYNTHETIC_{method}_seed{seed}")),
-                        |v, k| v[*k].clone(),
-                    )
+                    pick.iter().fold(results(&sweep, &format!("SYNTHETIC_{method}_seed{seed}")), |v, k| v[*k].clone())
                 })
                 .map(|x| f(&x))
                 .collect();
             let mean = (xs[0] + xs[1]) / 2.0;
             let std = ((xs[0] - mean).powi(2) + (xs[1] - mean).powi(2)).sqrt(); // / (2 − 1)
-            assert!(
-                (f(&row[key]["mean"]) - mean).abs() <= 1e-9 * mean.abs().max(1.0),
-                "{method} {key} mean"
-            );
-            assert!(
-                (f(&row[key]["std"]) - std).abs() <= 1e-9 * std.abs().max(1.0),
-                "{method} {key} std"
-            );
+            assert!((f(&row[key]["mean"]) - mean).abs() <= 1e-9 * mean.abs().max(1.0), "{method} {key} mean");
+            assert!((f(&row[key]["std"]) - std).abs() <= 1e-9 * std.abs().max(1.0), "{method} {key} std");
         }
-        assert!(
-            row["reference"].is_null(),
-            "no reference numbers for the synthetic fleet"
-        );
+        assert!(row["reference"].is_null(), "no reference numbers for the synthetic fleet");
     }
     for file in ["results.md", "results.csv", "results.json", "sweep.json"] {
         assert!(sweep.join(file).is_file(), "{file}");
     }
     let md = std::fs::read_to_string(sweep.join("results.md")).unwrap();
     assert!(
-        md.contains("| SYNTHETIC | grace | 2 |")
-            && md.contains("SYNTHETIC fleet")
-            && md.contains("different protocol")
+        md.contains("| SYNTHETIC | grace | 2 |") && md.contains("SYNTHETIC fleet") && md.contains("different protocol")
     );
 
     // Again: everything finished is skipped. Without results.json a run is interrupted: resumed.
@@ -233,9 +162,7 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     let v = ok_json(&sweep_args(s, &["--jobs", "2", "--json"]));
     let acts: Vec<String> = actions(&v).into_iter().map(|a| a.1).collect();
     assert_eq!(acts, ["skipped", "skipped", "skipped", "resumed"]);
-    assert!(sweep
-        .join("runs/SYNTHETIC_grace_seed1/results.json")
-        .is_file());
+    assert!(sweep.join("runs/SYNTHETIC_grace_seed1/results.json").is_file());
 
     // --collect rebuilds the same table from the directory alone.
     let c = ok_json(&["sweep", "--collect", "--out", s, "--json"]);
@@ -247,10 +174,8 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     let one = ok_json(&sweep_args(a, &["--index", "1", "--json"]));
     assert_eq!(one[0]["name"], "SYNTHETIC_baseline_seed1");
     assert_eq!(one[0]["action"], "trained");
-    let made: Vec<_> = std::fs::read_dir(arr.join("runs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let made: Vec<_> =
+        std::fs::read_dir(arr.join("runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(made, ["SYNTHETIC_baseline_seed1"]);
     assert_eq!(results(&arr, "SYNTHETIC_baseline_seed1")["seed"], 1);
 
@@ -272,9 +197,7 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("SYNTHETIC_grace_seed0")
-            && err.contains("FAILED")
-            && err.contains("1 of 1 runs failed"),
+        err.contains("SYNTHETIC_grace_seed0") && err.contains("FAILED") && err.contains("1 of 1 runs failed"),
         "{err}"
     );
 
@@ -282,24 +205,14 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     let rep = tmp.path().join("report");
     let r = ok_json(&["report", s, "--out", rep.to_str().unwrap(), "--json"]);
     assert_eq!(
-        (
-            r["kind"].as_str().unwrap(),
-            r["runs"].as_u64().unwrap(),
-            r["synthetic"].as_bool().unwrap()
-        ),
+        (r["kind"].as_str().unwrap(), r["runs"].as_u64().unwrap(), r["synthetic"].as_bool().unwrap()),
         ("sweep", 4, true)
     );
-    let pages: Vec<String> = r["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect();
+    let pages: Vec<String> = r["pages"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
     assert_eq!(pages.len(), 5);
     let (mut png, mut svg) = (0, 0);
     for p in &pages {
-        for file in grace_report::html::check_page(Path::new(p)).unwrap_or_else(|e| panic!("{e:#}"))
-        {
+        for file in grace_report::html::check_page(Path::new(p)).unwrap_or_else(|e| panic!("{e:#}")) {
             match file.extension().and_then(|e| e.to_str()) {
                 Some("png") => png += 1,
                 Some("svg") => svg += 1,
@@ -311,21 +224,11 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     assert_eq!((png, svg), (4 + 4 * 6, 4 + 4 * 6));
     let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
     assert!(
-        html.contains("SYNTHETIC fleet")
-            && html.contains("scored once")
-            && html.contains("held-out training engines")
+        html.contains("SYNTHETIC fleet") && html.contains("scored once") && html.contains("held-out training engines")
     );
     assert!(html.contains("pareto_synthetic.png") && html.contains("lambda_synthetic.svg"));
-    let run_page =
-        std::fs::read_to_string(rep.join("runs/SYNTHETIC_grace_seed0/index.html")).unwrap();
-    for fig in [
-        "curves",
-        "lambda",
-        "gradients",
-        "pred_vs_true",
-        "error_hist",
-        "confusion",
-    ] {
+    let run_page = std::fs::read_to_string(rep.join("runs/SYNTHETIC_grace_seed0/index.html")).unwrap();
+    for fig in ["curves", "lambda", "gradients", "pred_vs_true", "error_hist", "confusion"] {
         assert!(run_page.contains(&format!("figures/{fig}.png")), "{fig}");
     }
 
@@ -339,10 +242,5 @@ fn sweep_tabulates_skips_resumes_and_reports() {
         "--json",
     ]);
     assert_eq!(r["kind"], "run");
-    assert_eq!(
-        grace_report::html::check_page(&one_rep.join("index.html"))
-            .unwrap()
-            .len(),
-        12
-    );
+    assert_eq!(grace_report::html::check_page(&one_rep.join("index.html")).unwrap().len(), 12);
 }

@@ -6,18 +6,10 @@
 pub enum CoreError {
     /// Two inputs that must pair up element by element do not.
     #[error("{what}: expected {expected} value(s), got {got}")]
-    Length {
-        what: String,
-        expected: usize,
-        got: usize,
-    },
+    Length { what: String, expected: usize, got: usize },
     /// A value outside its domain (negative, non-finite, out of range, empty).
     #[error("{what} must be {rule}, got {value}")]
-    Invalid {
-        what: String,
-        value: String,
-        rule: String,
-    },
+    Invalid { what: String, value: String, rule: String },
     /// A method or controller name the registry does not know.
     #[error("unknown task-weighting method `{name}` (known: {known})")]
     UnknownMethod { name: String, known: String },
@@ -30,24 +22,12 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub(crate) fn invalid(
-        what: impl Into<String>,
-        value: impl std::fmt::Display,
-        rule: impl Into<String>,
-    ) -> Self {
-        CoreError::Invalid {
-            what: what.into(),
-            value: value.to_string(),
-            rule: rule.into(),
-        }
+    pub(crate) fn invalid(what: impl Into<String>, value: impl std::fmt::Display, rule: impl Into<String>) -> Self {
+        CoreError::Invalid { what: what.into(), value: value.to_string(), rule: rule.into() }
     }
 
     pub(crate) fn length(what: impl Into<String>, expected: usize, got: usize) -> Self {
-        CoreError::Length {
-            what: what.into(),
-            expected,
-            got,
-        }
+        CoreError::Length { what: what.into(), expected, got }
     }
 }
 

@@ -71,11 +71,7 @@ fn check_non_negative(what: &str, xs: &[f64]) -> Result<(), CoreError> {
 /// Validates everything (lengths, signs, finiteness, S > 0) and computes the walk-through.
 pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
     if inp.y_true.len() != inp.y_pred.len() {
-        return Err(CoreError::length(
-            "--y-pred must pair with --y-true",
-            inp.y_true.len(),
-            inp.y_pred.len(),
-        ));
+        return Err(CoreError::length("--y-pred must pair with --y-true", inp.y_true.len(), inp.y_pred.len()));
     }
     check_non_negative("y_true", &inp.y_true)?;
     check_non_negative("y_pred", &inp.y_pred)?;
@@ -83,11 +79,7 @@ pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
     check_non_negative("l_health", &[inp.l_health])?;
     check_non_negative("prev EMA", &inp.prev)?;
     if !(1..=MAX_EXPLAIN_STEPS).contains(&inp.steps) {
-        return Err(CoreError::invalid(
-            "steps",
-            inp.steps,
-            format!("in [1, {MAX_EXPLAIN_STEPS}]"),
-        ));
+        return Err(CoreError::invalid("steps", inp.steps, format!("in [1, {MAX_EXPLAIN_STEPS}]")));
     }
     let norms = inp.grad_norms;
     if raw_weights(&norms).is_none() {
@@ -101,10 +93,7 @@ pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
     let wmse = inp.wmse.loss(&inp.y_pred, &inp.y_true)?;
     let plain = mse(&inp.y_pred, &inp.y_true)?;
 
-    let config = GabaConfig {
-        warmup: 0,
-        ..inp.gaba
-    };
+    let config = GabaConfig { warmup: 0, ..inp.gaba };
     let mut g = Gaba::with_state(config, inp.prev.to_vec(), 0)?;
     let mut rec = g.step_norms(&norms)?;
     for _ in 1..inp.steps {
@@ -121,17 +110,9 @@ pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
         grad_norms: norms.to_vec(),
         ratio: rec.ratio,
         l_health: inp.l_health,
-        lambda: LambdaStages {
-            raw: rec.raw,
-            ema: rec.ema,
-            floored: rec.floored,
-            final_: rec.weights,
-        },
+        lambda: LambdaStages { raw: rec.raw, ema: rec.ema, floored: rec.floored, final_: rec.weights },
         loss,
-        converged: Converged {
-            loss: compose(&conv),
-            lambda: conv,
-        },
+        converged: Converged { loss: compose(&conv), lambda: conv },
     })
 }
 
@@ -181,11 +162,7 @@ mod tests {
     #[test]
     fn many_steps_follow_the_geometric_ema() {
         // ema_rul(n) = β^n·0.5 + (1 − β^n)·raw_rul; n = 300 → β^n = 0.99^300 = 0.0490…
-        let e = explain(&ExplainInput {
-            steps: 300,
-            ..example()
-        })
-        .unwrap();
+        let e = explain(&ExplainInput { steps: 300, ..example() }).unwrap();
         let bn = 0.99f64.powi(300);
         let raw = 0.05 / 12.55;
         let ema0 = bn * 0.5 + (1.0 - bn) * raw;

@@ -6,14 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// A temporary name next to `path` that keeps its extension (plotters picks the image format from it).
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
     path.with_file_name(format!(".{stem}.{}.tmp{ext}", std::process::id()))
 }
 
@@ -24,8 +18,7 @@ where
 {
     let tmp = tmp_path(path);
     let result = write(&tmp).and_then(|_| {
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -35,8 +28,7 @@ where
 
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic(path, |tmp| {
-        std::fs::write(tmp, bytes)
-            .with_context(|| format!("writing {} (is the folder writable?)", tmp.display()))
+        std::fs::write(tmp, bytes).with_context(|| format!("writing {} (is the folder writable?)", tmp.display()))
     })
 }
 

@@ -12,13 +12,8 @@ pub mod rules;
 pub mod simulate;
 pub mod wmse;
 
-pub use controller::{
-    controller_for, ControllerParams, Fixed, Gaba, GabaConfig, StepInput, StepRecord, TaskWeighting,
-};
+pub use controller::{controller_for, ControllerParams, Fixed, Gaba, GabaConfig, StepInput, StepRecord, TaskWeighting};
 pub use error::CoreError;
-pub use metrics::{
-    accuracy, confusion_matrix, f1_per_class, macro_f1, mae, mean_std, nasa_score, rmse,
-    EvalMetrics,
-};
+pub use metrics::{accuracy, confusion_matrix, f1_per_class, macro_f1, mae, mean_std, nasa_score, rmse, EvalMetrics};
 pub use rules::{recommend, CostShape, Recommendation};
 pub use wmse::{mse, Slope, WeightedMse};

@@ -29,60 +29,21 @@ pub struct MethodSpec {
 
 /// SPEC §4.3, in its order.
 pub const METHODS: &[MethodSpec] = &[
-    MethodSpec {
-        name: "baseline",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::Controller("baseline"),
-    },
-    MethodSpec {
-        name: "amnl",
-        rul_loss: RulLoss::WeightedMse,
-        weighting: Weighting::Controller("amnl"),
-    },
-    MethodSpec {
-        name: "gaba",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::Controller("gaba"),
-    },
-    MethodSpec {
-        name: "grace",
-        rul_loss: RulLoss::WeightedMse,
-        weighting: Weighting::Controller("grace"),
-    },
-    MethodSpec {
-        name: "uncertainty",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::Controller("uncertainty"),
-    },
-    MethodSpec {
-        name: "dwa",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::Controller("dwa"),
-    },
-    MethodSpec {
-        name: "gradnorm",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::Controller("gradnorm"),
-    },
-    MethodSpec {
-        name: "single",
-        rul_loss: RulLoss::Mse,
-        weighting: Weighting::RulOnly,
-    },
+    MethodSpec { name: "baseline", rul_loss: RulLoss::Mse, weighting: Weighting::Controller("baseline") },
+    MethodSpec { name: "amnl", rul_loss: RulLoss::WeightedMse, weighting: Weighting::Controller("amnl") },
+    MethodSpec { name: "gaba", rul_loss: RulLoss::Mse, weighting: Weighting::Controller("gaba") },
+    MethodSpec { name: "grace", rul_loss: RulLoss::WeightedMse, weighting: Weighting::Controller("grace") },
+    MethodSpec { name: "uncertainty", rul_loss: RulLoss::Mse, weighting: Weighting::Controller("uncertainty") },
+    MethodSpec { name: "dwa", rul_loss: RulLoss::Mse, weighting: Weighting::Controller("dwa") },
+    MethodSpec { name: "gradnorm", rul_loss: RulLoss::Mse, weighting: Weighting::Controller("gradnorm") },
+    MethodSpec { name: "single", rul_loss: RulLoss::Mse, weighting: Weighting::RulOnly },
 ];
 
 pub fn method(name: &str) -> Result<&'static MethodSpec, CoreError> {
-    METHODS
-        .iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| CoreError::UnknownMethod {
-            name: name.to_string(),
-            known: METHODS
-                .iter()
-                .map(|m| m.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+    METHODS.iter().find(|m| m.name == name).ok_or_else(|| CoreError::UnknownMethod {
+        name: name.to_string(),
+        known: METHODS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+    })
 }
 
 #[cfg(test)]

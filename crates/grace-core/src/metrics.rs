@@ -16,12 +16,7 @@ pub fn rmse(y_pred: &[f64], y_true: &[f64]) -> Result<f64, CoreError> {
 /// Mean absolute error over engines.
 pub fn mae(y_pred: &[f64], y_true: &[f64]) -> Result<f64, CoreError> {
     check_pair(y_pred, y_true)?;
-    Ok(y_pred
-        .iter()
-        .zip(y_true)
-        .map(|(p, t)| (p - t).abs())
-        .sum::<f64>()
-        / y_true.len() as f64)
+    Ok(y_pred.iter().zip(y_true).map(|(p, t)| (p - t).abs()).sum::<f64>() / y_true.len() as f64)
 }
 
 /// One engine's PHM08 penalty for `d = ŷ − y`: late predictions (d ≥ 0) cost more than early ones.
@@ -36,31 +31,19 @@ pub fn nasa_term(d: f64) -> f64 {
 /// The NASA score: the **sum** (not the mean) of [`nasa_term`] over engines; lower is better.
 pub fn nasa_score(y_pred: &[f64], y_true: &[f64]) -> Result<f64, CoreError> {
     check_pair(y_pred, y_true)?;
-    Ok(y_pred
-        .iter()
-        .zip(y_true)
-        .map(|(p, t)| nasa_term(p - t))
-        .sum())
+    Ok(y_pred.iter().zip(y_true).map(|(p, t)| nasa_term(p - t)).sum())
 }
 
 fn check_labels(pred: &[usize], truth: &[usize], n_classes: usize) -> Result<(), CoreError> {
     if pred.len() != truth.len() {
-        return Err(CoreError::length(
-            "predicted vs. true class labels",
-            truth.len(),
-            pred.len(),
-        ));
+        return Err(CoreError::length("predicted vs. true class labels", truth.len(), pred.len()));
     }
     if truth.is_empty() {
         return Err(CoreError::invalid("class labels", "0 values", "non-empty"));
     }
     for (what, xs) in [("true class label", truth), ("predicted class label", pred)] {
         if let Some(i) = xs.iter().position(|&c| c >= n_classes) {
-            return Err(CoreError::invalid(
-                format!("{what}[{i}]"),
-                xs[i],
-                format!("< {n_classes}"),
-            ));
+            return Err(CoreError::invalid(format!("{what}[{i}]"), xs[i], format!("< {n_classes}")));
         }
     }
     Ok(())
@@ -73,11 +56,7 @@ pub fn accuracy(pred: &[usize], truth: &[usize], n_classes: usize) -> Result<f64
 }
 
 /// `m[true][pred]` counts, rows = true class, columns = predicted class (sklearn's layout).
-pub fn confusion_matrix(
-    pred: &[usize],
-    truth: &[usize],
-    n_classes: usize,
-) -> Result<Vec<Vec<u64>>, CoreError> {
+pub fn confusion_matrix(pred: &[usize], truth: &[usize], n_classes: usize) -> Result<Vec<Vec<u64>>, CoreError> {
     check_labels(pred, truth, n_classes)?;
     let mut m = vec![vec![0u64; n_classes]; n_classes];
     for (&p, &t) in pred.iter().zip(truth) {
@@ -90,11 +69,7 @@ pub fn confusion_matrix(
 ///
 /// Decided: a class with no true and no predicted sample (0/0) scores **0**, as sklearn's
 /// `f1_score(..., labels=[0, 1, 2], average=None)` does with its default `zero_division`.
-pub fn f1_per_class(
-    pred: &[usize],
-    truth: &[usize],
-    n_classes: usize,
-) -> Result<Vec<f64>, CoreError> {
+pub fn f1_per_class(pred: &[usize], truth: &[usize], n_classes: usize) -> Result<Vec<f64>, CoreError> {
     let m = confusion_matrix(pred, truth, n_classes)?;
     Ok((0..n_classes)
         .map(|c| {
@@ -183,9 +158,7 @@ mod tests {
         assert_eq!(mae(&p, &t).unwrap(), 9.5);
         // NASA: late 8 → e^{0.8} − 1 = 1.2255409; early 5 twice → 2·(e^{5/13} − 1) = 2·0.4690492
         // = 0.9380984; early 20 → e^{20/13} − 1 = 3.6574195; sum = 5.8210588
-        let want = (0.8f64).exp() - 1.0
-            + 2.0 * ((5.0f64 / 13.0).exp() - 1.0)
-            + ((20.0f64 / 13.0).exp() - 1.0);
+        let want = (0.8f64).exp() - 1.0 + 2.0 * ((5.0f64 / 13.0).exp() - 1.0) + ((20.0f64 / 13.0).exp() - 1.0);
         let got = nasa_score(&p, &t).unwrap();
         assert!((got - want).abs() < 1e-12);
         assert!((got - 5.821_058_8).abs() < 1e-6, "{got}");
@@ -215,11 +188,7 @@ mod tests {
         // class 0: TP 1, FP 1, FN 1 → 2/4 = 0.5; class 1: TP 2, FP 1, FN 0 → 4/5 = 0.8;
         // class 2: TP 1, FP 0, FN 1 → 2/3. Macro = (0.5 + 0.8 + 0.6667)/3 = 0.6555…
         let f = f1_per_class(&p, &t, 3).unwrap();
-        assert!(
-            (f[0] - 0.5).abs() < 1e-15
-                && (f[1] - 0.8).abs() < 1e-15
-                && (f[2] - 2.0 / 3.0).abs() < 1e-15
-        );
+        assert!((f[0] - 0.5).abs() < 1e-15 && (f[1] - 0.8).abs() < 1e-15 && (f[2] - 2.0 / 3.0).abs() < 1e-15);
         assert!((macro_f1(&p, &t, 3).unwrap() - (0.5 + 0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-15);
     }
 
@@ -234,10 +203,7 @@ mod tests {
     #[test]
     fn label_errors_name_the_value() {
         let e = accuracy(&[0, 3], &[0, 1], 3).unwrap_err().to_string();
-        assert!(
-            e.contains("predicted class label[1]") && e.contains('3'),
-            "{e}"
-        );
+        assert!(e.contains("predicted class label[1]") && e.contains('3'), "{e}");
         assert!(macro_f1(&[0], &[0, 1], 3).is_err());
         assert!(rmse(&[], &[]).is_err());
     }

@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn unmeasured_scores_round_trip_through_json_as_nan() {
-        let r = RunResults { validation: ValidationSummary { best_val_rmse: f64::NAN, ..Default::default() }, ..Default::default() };
+        let r = RunResults {
+            validation: ValidationSummary { best_val_rmse: f64::NAN, ..Default::default() },
+            ..Default::default()
+        };
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"best_val_rmse\":null"), "{text}");
         let back: RunResults = serde_json::from_str(&text).unwrap();

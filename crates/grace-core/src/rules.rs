@@ -30,11 +30,7 @@ impl CostShape {
             "nasa" => Ok(CostShape::Nasa),
             "rmse" => Ok(CostShape::Rmse),
             "balanced" => Ok(CostShape::Balanced),
-            _ => Err(CoreError::invalid(
-                "cost shape",
-                name,
-                "one of nasa, rmse, balanced",
-            )),
+            _ => Err(CoreError::invalid("cost shape", name, "one of nasa, rmse, balanced")),
         }
     }
 }
@@ -89,11 +85,7 @@ pub struct Recommendation {
 pub fn recommend(ratio: f64, cosine: f64, cost: CostShape) -> Result<Recommendation, CoreError> {
     // +∞ is legitimate (one task had a zero gradient); NaN or a ratio below 1 is not a max/min.
     if ratio.is_nan() || ratio < 1.0 {
-        return Err(CoreError::invalid(
-            "gradient ratio g_max/g_min",
-            ratio,
-            "≥ 1",
-        ));
+        return Err(CoreError::invalid("gradient ratio g_max/g_min", ratio, "≥ 1"));
     }
     if !(cosine.is_finite() && (-1.0 - 1e-9..=1.0 + 1e-9).contains(&cosine)) {
         return Err(CoreError::invalid("gradient cosine", cosine, "in [−1, 1]"));
@@ -108,7 +100,9 @@ pub fn recommend(ratio: f64, cosine: f64, cost: CostShape) -> Result<Recommendat
     });
     let (sample_pays, slope) = match cost {
         CostShape::Nasa => {
-            reasons.push("late-prediction-averse cost (nasa): the failure-biased weighted MSE pays (moderate slope 1.0)".into());
+            reasons.push(
+                "late-prediction-averse cost (nasa): the failure-biased weighted MSE pays (moderate slope 1.0)".into(),
+            );
             (true, Some(Slope::Moderate))
         }
         CostShape::Balanced => {
@@ -116,7 +110,9 @@ pub fn recommend(ratio: f64, cosine: f64, cost: CostShape) -> Result<Recommendat
             (true, Some(Slope::Mild))
         }
         CostShape::Rmse => {
-            reasons.push("symmetric cost (rmse): the weighted MSE trades RMSE for lateness nobody pays for; plain MSE".into());
+            reasons.push(
+                "symmetric cost (rmse): the weighted MSE trades RMSE for lateness nobody pays for; plain MSE".into(),
+            );
             (false, None)
         }
     };
@@ -136,11 +132,7 @@ pub fn recommend(ratio: f64, cosine: f64, cost: CostShape) -> Result<Recommendat
             (false, false) => "baseline",
         }
     };
-    let slope = if matches!(method, "grace" | "amnl") {
-        slope
-    } else {
-        None
-    };
+    let slope = if matches!(method, "grace" | "amnl") { slope } else { None };
     reasons.push(format!("→ {method}"));
     Ok(Recommendation {
         method: method.into(),
@@ -169,16 +161,8 @@ mod tests {
     #[test]
     fn thresholds_are_inclusive() {
         // exactly 10 pays; just below does not
-        assert!(
-            recommend(10.0, 0.1, CostShape::Rmse)
-                .unwrap()
-                .task_weighting_pays
-        );
-        assert!(
-            !recommend(9.999, 0.1, CostShape::Rmse)
-                .unwrap()
-                .task_weighting_pays
-        );
+        assert!(recommend(10.0, 0.1, CostShape::Rmse).unwrap().task_weighting_pays);
+        assert!(!recommend(9.999, 0.1, CostShape::Rmse).unwrap().task_weighting_pays);
         assert_eq!(Alignment::of(0.20), Alignment::Strong);
         assert_eq!(Alignment::of(0.199), Alignment::Mild);
         assert_eq!(Alignment::of(0.05), Alignment::Mild);
@@ -192,11 +176,7 @@ mod tests {
         let r = recommend(500.0, -0.1, CostShape::Nasa).unwrap();
         assert_eq!(r.method, "single");
         assert_eq!(r.slope, None);
-        assert!(
-            r.reasons.iter().any(|s| s.contains("fights")),
-            "{:?}",
-            r.reasons
-        );
+        assert!(r.reasons.iter().any(|s| s.contains("fights")), "{:?}", r.reasons);
     }
 
     #[test]
@@ -204,20 +184,14 @@ mod tests {
         let r = recommend(f64::INFINITY, 0.07, CostShape::Balanced).unwrap();
         assert_eq!((r.method.as_str(), r.slope), ("grace", Some(Slope::Mild)));
         assert_eq!(r.alignment, Alignment::Mild);
-        assert_eq!(
-            recommend(2.0, 0.5, CostShape::Nasa).unwrap().slope,
-            Some(Slope::Moderate)
-        );
+        assert_eq!(recommend(2.0, 0.5, CostShape::Nasa).unwrap().slope, Some(Slope::Moderate));
         assert!(recommend(500.0, 0.5, CostShape::Rmse).unwrap().reasons[0].contains("≥ 10"));
     }
 
     #[test]
     fn rejects_impossible_inputs() {
         assert!(recommend(f64::NAN, 0.1, CostShape::Nasa).is_err());
-        assert!(recommend(0.5, 0.1, CostShape::Nasa)
-            .unwrap_err()
-            .to_string()
-            .contains("0.5"));
+        assert!(recommend(0.5, 0.1, CostShape::Nasa).unwrap_err().to_string().contains("0.5"));
         assert!(recommend(20.0, 1.5, CostShape::Nasa).is_err());
         assert!(CostShape::from_name("mae").is_err());
         assert_eq!(CostShape::from_name("nasa").unwrap(), CostShape::Nasa);

@@ -41,27 +41,17 @@ pub struct Trajectory {
 /// so the randomness (and its seed) stays with the caller.
 pub fn simulate(cfg: &SimConfig, normal: &mut dyn FnMut() -> f64) -> Result<Trajectory, CoreError> {
     if !(cfg.ratio.is_finite() && cfg.ratio > 0.0) {
-        return Err(CoreError::invalid(
-            "gradient ratio",
-            cfg.ratio,
-            "finite and > 0",
-        ));
+        return Err(CoreError::invalid("gradient ratio", cfg.ratio, "finite and > 0"));
     }
     if !(cfg.noise.is_finite() && cfg.noise >= 0.0) {
         return Err(CoreError::invalid("noise σ", cfg.noise, "finite and ≥ 0"));
     }
     if !(1..=MAX_SIM_STEPS).contains(&cfg.steps) {
-        return Err(CoreError::invalid(
-            "steps",
-            cfg.steps,
-            format!("in [1, {MAX_SIM_STEPS}]"),
-        ));
+        return Err(CoreError::invalid("steps", cfg.steps, format!("in [1, {MAX_SIM_STEPS}]")));
     }
     let k = cfg.tasks;
     let mut g = Gaba::new(k, cfg.gaba)?;
-    let base: Vec<f64> = (0..k)
-        .map(|i| if i == 0 { cfg.ratio } else { 1.0 })
-        .collect();
+    let base: Vec<f64> = (0..k).map(|i| if i == 0 { cfg.ratio } else { 1.0 }).collect();
     let equilibrium = equilibrium(&base, cfg.gaba.floor).expect("positive norms are usable");
     let n = cfg.steps as usize;
     let (mut raw, mut lambda) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -81,25 +71,13 @@ pub fn simulate(cfg: &SimConfig, normal: &mut dyn FnMut() -> f64) -> Result<Traj
         raw.push(r.raw);
         lambda.push(r.weights);
     }
-    let near = |l: &Vec<f64>| {
-        l.iter()
-            .zip(&equilibrium)
-            .all(|(a, b)| (a - b).abs() < 1e-3)
-    };
+    let near = |l: &Vec<f64>| l.iter().zip(&equilibrium).all(|(a, b)| (a - b).abs() < 1e-3);
     let settled_at = match lambda.iter().rposition(|l| !near(l)) {
         None => Some(0),
         Some(t) if t + 1 < n => Some(t as u64 + 1),
         Some(_) => None,
     };
-    Ok(Trajectory {
-        config: *cfg,
-        raw,
-        lambda,
-        floor_binds_at,
-        equilibrium,
-        settled_at,
-        skipped,
-    })
+    Ok(Trajectory { config: *cfg, raw, lambda, floor_binds_at, equilibrium, settled_at, skipped })
 }
 
 #[cfg(test)]
@@ -107,13 +85,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> SimConfig {
-        SimConfig {
-            ratio: 500.0,
-            tasks: 2,
-            gaba: GabaConfig::default(),
-            steps: 1000,
-            noise: 0.0,
-        }
+        SimConfig { ratio: 500.0, tasks: 2, gaba: GabaConfig::default(), steps: 1000, noise: 0.0 }
     }
 
     #[test]
@@ -150,49 +122,23 @@ mod tests {
         // z alternates ±1 with σ = 0.5: the norms wobble but stay positive, nothing is skipped
         let mut flip = 1.0;
         let mut draws = 0;
-        let t = simulate(
-            &SimConfig {
-                noise: 0.5,
-                tasks: 3,
-                steps: 50,
-                ..cfg()
-            },
-            &mut || {
-                flip = -flip;
-                draws += 1;
-                flip
-            },
-        )
+        let t = simulate(&SimConfig { noise: 0.5, tasks: 3, steps: 50, ..cfg() }, &mut || {
+            flip = -flip;
+            draws += 1;
+            flip
+        })
         .unwrap();
         assert_eq!(draws, 150);
         assert_eq!(t.skipped, 0);
-        assert!(t
-            .lambda
-            .iter()
-            .all(|l| (l.iter().sum::<f64>() - 1.0).abs() < 1e-12));
+        assert!(t.lambda.iter().all(|l| (l.iter().sum::<f64>() - 1.0).abs() < 1e-12));
     }
 
     #[test]
     fn rejects_bad_config() {
-        let e = simulate(
-            &SimConfig {
-                ratio: -2.0,
-                ..cfg()
-            },
-            &mut || 0.0,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = simulate(&SimConfig { ratio: -2.0, ..cfg() }, &mut || 0.0).unwrap_err().to_string();
         assert!(e.contains("-2"), "{e}");
         assert!(simulate(&SimConfig { tasks: 1, ..cfg() }, &mut || 0.0).is_err());
         assert!(simulate(&SimConfig { steps: 0, ..cfg() }, &mut || 0.0).is_err());
-        assert!(simulate(
-            &SimConfig {
-                noise: f64::NAN,
-                ..cfg()
-            },
-            &mut || 0.0
-        )
-        .is_err());
+        assert!(simulate(&SimConfig { noise: f64::NAN, ..cfg() }, &mut || 0.0).is_err());
     }
 }

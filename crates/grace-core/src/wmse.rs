@@ -56,10 +56,7 @@ pub struct WeightedMse {
 
 impl Default for WeightedMse {
     fn default() -> Self {
-        WeightedMse {
-            slope: Slope::Moderate.value(),
-            r_max: DEFAULT_R_MAX,
-        }
+        WeightedMse { slope: Slope::Moderate.value(), r_max: DEFAULT_R_MAX }
     }
 }
 
@@ -78,11 +75,7 @@ impl WeightedMse {
     /// Any slope ≥ 0 is allowed (0 gives the plain MSE), not only the three named ones.
     pub fn new(slope: f64, r_max: f64) -> Result<WeightedMse, CoreError> {
         if !(slope.is_finite() && slope >= 0.0) {
-            return Err(CoreError::invalid(
-                "weighted-MSE slope s",
-                slope,
-                "finite and ≥ 0",
-            ));
+            return Err(CoreError::invalid("weighted-MSE slope s", slope, "finite and ≥ 0"));
         }
         if !(r_max.is_finite() && r_max > 0.0) {
             return Err(CoreError::invalid("R_max", r_max, "finite and > 0"));
@@ -113,14 +106,7 @@ impl WeightedMse {
                 let residual = y_hat - y;
                 let residual_sq = residual * residual;
                 let weight = self.weight(y);
-                SampleTerm {
-                    y,
-                    y_hat,
-                    residual,
-                    residual_sq,
-                    weight,
-                    weighted: weight * residual_sq,
-                }
+                SampleTerm { y, y_hat, residual, residual_sq, weight, weighted: weight * residual_sq }
             })
             .collect())
     }
@@ -135,12 +121,7 @@ impl WeightedMse {
 /// Plain MSE `mean_j (ŷ_j − y_j)²`, the `baseline`/`gaba` RUL loss.
 pub fn mse(y_pred: &[f64], y_true: &[f64]) -> Result<f64, CoreError> {
     check_pair(y_pred, y_true)?;
-    Ok(y_pred
-        .iter()
-        .zip(y_true)
-        .map(|(p, t)| (p - t) * (p - t))
-        .sum::<f64>()
-        / y_true.len() as f64)
+    Ok(y_pred.iter().zip(y_true).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / y_true.len() as f64)
 }
 
 pub(crate) fn check_pair(y_pred: &[f64], y_true: &[f64]) -> Result<(), CoreError> {
@@ -190,36 +171,21 @@ mod tests {
         // r² = 64, 25, 25, 400; w = 1.904, 1.68, 1.4, 1
         // w·r² = 121.856, 42, 35, 400 → Σ = 598.856, /4 = 149.714
         let w = WeightedMse::default();
-        let l = w
-            .loss(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0])
-            .unwrap();
+        let l = w.loss(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0]).unwrap();
         assert!((l - 149.714).abs() < 1e-9, "{l}");
         // plain MSE: 514/4 = 128.5
-        assert_eq!(
-            mse(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0]).unwrap(),
-            128.5
-        );
+        assert_eq!(mse(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0]).unwrap(), 128.5);
         // slope 0 reduces to the MSE
         let flat = WeightedMse::new(0.0, 125.0).unwrap();
-        assert_eq!(
-            flat.loss(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0])
-                .unwrap(),
-            128.5
-        );
+        assert_eq!(flat.loss(&[20.0, 35.0, 70.0, 110.0], &[12.0, 40.0, 75.0, 130.0]).unwrap(), 128.5);
     }
 
     #[test]
     fn rejects_bad_input() {
         let w = WeightedMse::default();
-        assert!(matches!(
-            w.loss(&[1.0], &[1.0, 2.0]),
-            Err(CoreError::Length { .. })
-        ));
+        assert!(matches!(w.loss(&[1.0], &[1.0, 2.0]), Err(CoreError::Length { .. })));
         assert!(w.loss(&[], &[]).is_err());
-        let e = w
-            .loss(&[1.0, f64::NAN], &[1.0, 2.0])
-            .unwrap_err()
-            .to_string();
+        let e = w.loss(&[1.0, f64::NAN], &[1.0, 2.0]).unwrap_err().to_string();
         assert!(e.contains("y_pred[1]") && e.contains("NaN"), "{e}");
         assert!(WeightedMse::new(-1.0, 125.0).is_err());
         assert!(WeightedMse::new(1.0, 0.0).is_err());

@@ -6,11 +6,7 @@ use grace_core::{Gaba, GabaConfig, TaskWeighting, WeightedMse};
 use proptest::prelude::*;
 
 fn config() -> impl Strategy<Value = GabaConfig> {
-    (0.0f64..0.999, 0.0f64..0.3, 0u64..20).prop_map(|(beta, floor, warmup)| GabaConfig {
-        beta,
-        floor,
-        warmup,
-    })
+    (0.0f64..0.999, 0.0f64..0.3, 0u64..20).prop_map(|(beta, floor, warmup)| GabaConfig { beta, floor, warmup })
 }
 
 /// Norms spanning many orders of magnitude, with exact zeros now and then.
@@ -23,10 +19,7 @@ fn hostile() -> impl Strategy<Value = f64> + Clone {
     prop_oneof![4 => norm(), 1 => Just(f64::NAN), 1 => Just(f64::INFINITY), 1 => Just(-1.0), 1 => Just(f64::MAX)]
 }
 
-fn seq(
-    k: usize,
-    item: impl Strategy<Value = f64> + Clone + 'static,
-) -> BoxedStrategy<Vec<Vec<f64>>> {
+fn seq(k: usize, item: impl Strategy<Value = f64> + Clone + 'static) -> BoxedStrategy<Vec<Vec<f64>>> {
     prop::collection::vec(prop::collection::vec(item, k), 1..60).boxed()
 }
 

@@ -14,7 +14,8 @@ pub fn save(path: &Path, tensors: Vec<(String, Tensor)>, state: &serde_json::Val
     let mut all = tensors;
     all.push((STATE_KEY.to_string(), Tensor::from_slice(&json)));
     // safetensors wants contiguous CPU tensors.
-    let all: Vec<(String, Tensor)> = all.into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).contiguous())).collect();
+    let all: Vec<(String, Tensor)> =
+        all.into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).contiguous())).collect();
     write_atomic(path, |tmp| {
         Tensor::write_safetensors(&all, tmp).map_err(|e| anyhow!("writing checkpoint {}: {e}", tmp.display()))
     })
@@ -44,7 +45,11 @@ pub fn named_vars(vs: &nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
 }
 
 /// Copies tensors named `prefix + variable name` into `vs`; every variable must be present.
-pub fn restore_vars(vs: &nn::VarStore, tensors: &std::collections::HashMap<String, Tensor>, prefix: &str) -> anyhow::Result<()> {
+pub fn restore_vars(
+    vs: &nn::VarStore,
+    tensors: &std::collections::HashMap<String, Tensor>,
+    prefix: &str,
+) -> anyhow::Result<()> {
     tch::no_grad(|| {
         for (name, mut var) in vs.variables() {
             let key = format!("{prefix}{name}");

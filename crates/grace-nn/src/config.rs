@@ -165,16 +165,11 @@ impl RunConfig {
             overlay = text.parse::<toml::Table>().map_err(|e| format!("config TOML: {e}"))?;
         }
         for s in sets {
-            let (key, value) =
-                s.split_once('=').ok_or_else(|| format!("--set {s}: expected key.path=value"))?;
+            let (key, value) = s.split_once('=').ok_or_else(|| format!("--set {s}: expected key.path=value"))?;
             set_path(&mut overlay, key.trim(), parse_value(value.trim()))?;
         }
-        let preset = overlay
-            .get("model")
-            .and_then(|m| m.get("preset"))
-            .and_then(|p| p.as_str())
-            .unwrap_or(preset)
-            .to_string();
+        let preset =
+            overlay.get("model").and_then(|m| m.get("preset")).and_then(|p| p.as_str()).unwrap_or(preset).to_string();
         let base = RunConfig::new(&preset, 17)?;
         let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
         merge(&mut merged, overlay);

@@ -221,7 +221,12 @@ pub fn measure_gradients(cfg: &RunConfig, data: &Prepared, n: usize) -> anyhow::
         let terms: Vec<Tensor> = g_r
             .iter()
             .zip(&g_h)
-            .map(|(r, h)| Tensor::stack(&[r.square().sum(Kind::Double), h.square().sum(Kind::Double), (r * h).sum(Kind::Double)], 0))
+            .map(|(r, h)| {
+                Tensor::stack(
+                    &[r.square().sum(Kind::Double), h.square().sum(Kind::Double), (r * h).sum(Kind::Double)],
+                    0,
+                )
+            })
             .collect();
         let s: Vec<f64> = Vec::try_from(&Tensor::stack(&terms, 0).sum_dim_intlist(0, false, Kind::Double))?;
         let (gr, gh) = (s[0].sqrt(), s[1].sqrt());
@@ -280,7 +285,8 @@ pub fn infer_conditions(raw: &RawSubset, seed: u64) -> (usize, Vec<f64>) {
     }
     // A seeded subsample keeps the k-means sweep fast; conditions are visited thousands of times.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let pts: Vec<[f64; 3]> = if rows.len() > 4000 { (0..4000).map(|_| rows[rng.gen_range(0..rows.len())]).collect() } else { rows };
+    let pts: Vec<[f64; 3]> =
+        if rows.len() > 4000 { (0..4000).map(|_| rows[rng.gen_range(0..rows.len())]).collect() } else { rows };
     let n = pts.len() as f64;
     let mut mean = [0.0; 3];
     for p in &pts {
@@ -294,7 +300,10 @@ pub fn infer_conditions(raw: &RawSubset, seed: u64) -> (usize, Vec<f64>) {
             *s = sd;
         }
     }
-    let scaled: Vec<[f64; 3]> = pts.iter().map(|p| [(p[0] - mean[0]) / scale[0], (p[1] - mean[1]) / scale[1], (p[2] - mean[2]) / scale[2]]).collect();
+    let scaled: Vec<[f64; 3]> = pts
+        .iter()
+        .map(|p| [(p[0] - mean[0]) / scale[0], (p[1] - mean[1]) / scale[1], (p[2] - mean[2]) / scale[2]])
+        .collect();
     let total: f64 = scaled.iter().map(|p| p.iter().map(|v| v * v).sum::<f64>()).sum();
     if total <= 0.0 {
         return (1, vec![0.0]);
@@ -381,7 +390,13 @@ fn d2(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Best-inertia k-means (k-means++ start, Lloyd) in any dimension; returns centroids and labels.
-pub fn kmeans_nd(pts: &[Vec<f64>], k: usize, restarts: usize, max_iter: usize, rng: &mut ChaCha8Rng) -> (Vec<Vec<f64>>, Vec<usize>) {
+pub fn kmeans_nd(
+    pts: &[Vec<f64>],
+    k: usize,
+    restarts: usize,
+    max_iter: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<Vec<f64>>, Vec<usize>) {
     let dim = pts[0].len();
     let mut best: Option<(f64, Vec<Vec<f64>>, Vec<usize>)> = None;
     for _ in 0..restarts.max(1) {
@@ -391,7 +406,12 @@ pub fn kmeans_nd(pts: &[Vec<f64>], k: usize, restarts: usize, max_iter: usize, r
             let total: f64 = d.iter().sum();
             let pick = if total > 0.0 {
                 let mut r = rng.gen::<f64>() * total;
-                d.iter().position(|&v| { r -= v; r <= 0.0 }).unwrap_or(pts.len() - 1)
+                d.iter()
+                    .position(|&v| {
+                        r -= v;
+                        r <= 0.0
+                    })
+                    .unwrap_or(pts.len() - 1)
             } else {
                 rng.gen_range(0..pts.len())
             };
@@ -409,7 +429,8 @@ pub fn kmeans_nd(pts: &[Vec<f64>], k: usize, restarts: usize, max_iter: usize, r
                 break;
             }
             for (j, cj) in c.iter_mut().enumerate() {
-                let members: Vec<&Vec<f64>> = pts.iter().zip(&labels).filter(|(_, &l)| l == j).map(|(p, _)| p).collect();
+                let members: Vec<&Vec<f64>> =
+                    pts.iter().zip(&labels).filter(|(_, &l)| l == j).map(|(p, _)| p).collect();
                 if !members.is_empty() {
                     *cj = (0..dim).map(|f| members.iter().map(|p| p[f]).sum::<f64>() / members.len() as f64).collect();
                 }

@@ -19,10 +19,7 @@ pub struct Predictions {
 
 impl Predictions {
     pub fn classes(&self) -> Vec<usize> {
-        self.probs
-            .iter()
-            .map(|p| (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0))
-            .collect()
+        self.probs.iter().map(|p| (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)).collect()
     }
 }
 
@@ -35,9 +32,11 @@ pub fn predict(model: &DualTaskModel, split: &Split, refs: &[WindowRef], batch: 
             split.gather(chunk, &mut x, &mut y, &mut h);
             let xt = Tensor::from_slice(&x).view(shape(chunk.len())).to_device(device);
             let out = model.forward_t(&xt, false);
-            let rul: Vec<f64> = Vec::try_from(&out.rul.to_kind(Kind::Double).to_device(Device::Cpu)).expect("1-d RUL output");
+            let rul: Vec<f64> =
+                Vec::try_from(&out.rul.to_kind(Kind::Double).to_device(Device::Cpu)).expect("1-d RUL output");
             let probs: Vec<f64> =
-                Vec::try_from(&out.logits.softmax(-1, Kind::Double).to_device(Device::Cpu).view([-1])).expect("probabilities");
+                Vec::try_from(&out.logits.softmax(-1, Kind::Double).to_device(Device::Cpu).view([-1]))
+                    .expect("probabilities");
             p.rul.extend(rul);
             p.probs.extend(probs.chunks(3).map(|c| [c[0], c[1], c[2]]));
             p.truth_rul.extend(y.iter().map(|&v| v as f64));
@@ -62,7 +61,12 @@ pub struct EnginePrediction {
     pub p_critical: f64,
 }
 
-pub fn test_report(model: &DualTaskModel, data: &Prepared, batch: usize, device: Device) -> (TestReport, Vec<EnginePrediction>) {
+pub fn test_report(
+    model: &DualTaskModel,
+    data: &Prepared,
+    batch: usize,
+    device: Device,
+) -> (TestReport, Vec<EnginePrediction>) {
     let refs = data.test.last_windows();
     let p = predict(model, &data.test, &refs, batch, device);
     let uncapped: Vec<f64> = data.test_truth_uncapped.iter().map(|&v| v as f64).collect();

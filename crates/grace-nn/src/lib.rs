@@ -8,10 +8,10 @@ pub mod config;
 pub mod diagnose;
 pub mod evaluate;
 pub use grace_core::io;
-pub mod train;
 pub mod model;
 pub mod predict;
 pub mod step;
+pub mod train;
 
 /// Proves the link to libtorch: a tiny computation with a known answer.
 pub fn libtorch_smoke() -> f64 {

@@ -208,7 +208,12 @@ impl DualTaskModel {
         let xavier = (6.0 / (d + 3 * d) as f64).sqrt();
         let in_proj_w = attn.var("in_proj_weight", &[3 * d, d], Init::Uniform { lo: -xavier, up: xavier });
         let in_proj_b = attn.zeros("in_proj_bias", &[3 * d]);
-        let out_proj = nn::linear(&attn / "out_proj", d, d, nn::LinearConfig { bs_init: Some(Init::Const(0.0)), ..Default::default() });
+        let out_proj = nn::linear(
+            &attn / "out_proj",
+            d,
+            d,
+            nn::LinearConfig { bs_init: Some(Init::Const(0.0)), ..Default::default() },
+        );
         let attn_norm = nn::layer_norm(vs / "attn_norm", vec![d], Default::default());
 
         let funnel = mlp(vs / "funnel", d, &cfg.funnel);
@@ -255,8 +260,16 @@ impl DualTaskModel {
         let (b, l) = (h.size()[0], h.size()[1]);
         let layers = 2 * cfg.lstm_layers;
         let h0 = Tensor::zeros([layers, b, cfg.lstm_hidden], (h.kind(), h.device()));
-        let (seq, _, _) =
-            h.lstm(&[&h0, &h0], &self.lstm_weights.iter().collect::<Vec<_>>(), true, cfg.lstm_layers, cfg.lstm_dropout, train, true, true);
+        let (seq, _, _) = h.lstm(
+            &[&h0, &h0],
+            &self.lstm_weights.iter().collect::<Vec<_>>(),
+            true,
+            cfg.lstm_layers,
+            cfg.lstm_dropout,
+            train,
+            true,
+            true,
+        );
 
         // Only the last time step leaves the attention block (the funnel reads it alone), and a
         // post-norm block is position-wise after attention, so the query is the last step only:
@@ -409,7 +422,11 @@ mod tests {
             &split(x.linear::<Tensor>(&ws[0], None), l),
             &split(x.linear::<Tensor>(&ws[1], None), l),
             &split(x.linear::<Tensor>(&ws[2], None), l),
-            None, 0.0, false, None, false,
+            None,
+            0.0,
+            false,
+            None,
+            false,
         )
         .transpose(1, 2)
         .reshape([b, l, d])
@@ -419,7 +436,11 @@ mod tests {
             &split(last.linear::<Tensor>(&ws[0], None), 1),
             &split(x.linear::<Tensor>(&ws[1], None), l),
             &split(x.linear::<Tensor>(&ws[2], None), l),
-            None, 0.0, false, None, false,
+            None,
+            0.0,
+            false,
+            None,
+            false,
         )
         .transpose(1, 2)
         .reshape([b, d]);

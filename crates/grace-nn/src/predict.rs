@@ -76,7 +76,8 @@ pub fn open_run(dir: &Path) -> anyhow::Result<(RunConfig, Preprocessing)> {
     let cfg = RunConfig::from_toml(&text).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
     let pre_path = dir.join(PREPROCESSING_FILE);
     let text = std::fs::read_to_string(&pre_path).with_context(|| format!("reading {}", pre_path.display()))?;
-    let pre: Preprocessing = serde_json::from_str(&text).with_context(|| format!("{} is not a grace preprocessing file", pre_path.display()))?;
+    let pre: Preprocessing = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a grace preprocessing file", pre_path.display()))?;
     let m = &cfg.model.config;
     if pre.n_features() as i64 != m.n_features || pre.config.window as i64 != m.window {
         bail!(
@@ -96,7 +97,8 @@ pub fn open_run(dir: &Path) -> anyhow::Result<(RunConfig, Preprocessing)> {
 /// run in `dir`. `device` overrides the run's own device.
 pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> anyhow::Result<Forecast> {
     let (cfg, pre) = open_run(dir)?;
-    let text = std::fs::read_to_string(engines_file).with_context(|| format!("reading --engines {}", engines_file.display()))?;
+    let text = std::fs::read_to_string(engines_file)
+        .with_context(|| format!("reading --engines {}", engines_file.display()))?;
     let raw = parse_data(&engines_file.display().to_string(), &text)?;
     let device = device_of(device.unwrap_or(&cfg.train.device))?;
     if cfg.train.threads > 0 {
@@ -151,7 +153,8 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
 /// Writes the per-engine predictions as CSV, atomically.
 pub fn write_csv(path: &Path, engines: &[EngineForecast]) -> anyhow::Result<()> {
     write_atomic(path, |tmp| {
-        let mut w = csv::Writer::from_path(tmp).with_context(|| format!("writing {} (is the folder writable?)", path.display()))?;
+        let mut w = csv::Writer::from_path(tmp)
+            .with_context(|| format!("writing {} (is the folder writable?)", path.display()))?;
         for e in engines {
             w.serialize(e)?;
         }

@@ -127,8 +127,15 @@ pub(crate) fn gradients(
             (None, None) => unreachable!("every parameter is shared or in one head"),
         }
     }
-    let total = |v: Vec<Tensor>| if v.is_empty() { Tensor::zeros([], (Kind::Double, l_rul.device())) } else { Tensor::stack(&v, 0).sum(Kind::Double) };
-    let v = read_back(&[l_rul.detach(), l_health.detach(), total(rr), total(hh), total(rh), total(head_r), total(head_h)])?;
+    let total = |v: Vec<Tensor>| {
+        if v.is_empty() {
+            Tensor::zeros([], (Kind::Double, l_rul.device()))
+        } else {
+            Tensor::stack(&v, 0).sum(Kind::Double)
+        }
+    };
+    let v =
+        read_back(&[l_rul.detach(), l_health.detach(), total(rr), total(hh), total(rh), total(head_r), total(head_h)])?;
     let losses = [v[0], v[1]];
     let (s_rr, s_hh, s_rh, h_r, h_h) = (v[2], v[3], v[4], v[5], v[6]);
     let norms = [s_rr.sqrt(), s_hh.sqrt()];

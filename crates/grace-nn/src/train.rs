@@ -5,13 +5,13 @@ use crate::adamw::{AdamW, AdamWConfig};
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::evaluate::{self, RulScores};
-pub use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
 use crate::io::{write_atomic, write_bytes_atomic, write_json_atomic};
 use crate::model::{trainable, DualTaskModel};
 use crate::step::{clip_global_norm, combined_gradients, task_losses, Batch, Params};
 use anyhow::{anyhow, bail, Context};
 use grace_core::controller::{controller_for, ControllerParams, TaskWeighting};
 use grace_core::methods::{self, RulLoss, Weighting};
+pub use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
 use grace_core::wmse::WeightedMse;
 use grace_data::{prepare, DataSource, Prepared, RawSubset, Subset};
 use rand::seq::SliceRandom;
@@ -172,7 +172,8 @@ impl Trainer {
         let params = Params::new(trainable(&vs));
         let ema_vars = ema_vs.variables();
         let ema_params = params.names.iter().map(|n| ema_vars[n].shallow_clone()).collect();
-        let opt = AdamW::new(&params.tensors, AdamWConfig { weight_decay: cfg.train.weight_decay, ..Default::default() });
+        let opt =
+            AdamW::new(&params.tensors, AdamWConfig { weight_decay: cfg.train.weight_decay, ..Default::default() });
         let controller = build_controller(&cfg)?;
         let spec = methods::method(&cfg.method.name)?;
         let wmse = match spec.rul_loss {
@@ -191,7 +192,22 @@ impl Trainer {
             stopped_early: false,
             train_seconds: 0.0,
         };
-        Ok(Trainer { cfg, dir: dir.to_path_buf(), device, data, vs, model, ema_vs, ema_model, params, ema_params, opt, controller, wmse, progress })
+        Ok(Trainer {
+            cfg,
+            dir: dir.to_path_buf(),
+            device,
+            data,
+            vs,
+            model,
+            ema_vs,
+            ema_model,
+            params,
+            ema_params,
+            opt,
+            controller,
+            wmse,
+            progress,
+        })
     }
 
     fn lr(&self, epoch: usize) -> f64 {
@@ -208,7 +224,8 @@ impl Trainer {
         let split = &self.data.train;
         split.gather(refs, &mut buf.0, &mut buf.1, &mut buf.2);
         let n = refs.len() as i64;
-        let x = Tensor::from_slice(&buf.0).view([n, split.window as i64, split.n_features as i64]).to_device(self.device);
+        let x =
+            Tensor::from_slice(&buf.0).view([n, split.window as i64, split.n_features as i64]).to_device(self.device);
         let rul = Tensor::from_slice(&buf.1).to_device(self.device);
         let health = Tensor::from_slice(&buf.2).to_device(self.device);
         let sample_weights = self.wmse.as_ref().map(|w| {
@@ -246,7 +263,13 @@ impl Trainer {
     fn validate(&self, model: &DualTaskModel) -> (RulScores, RulScores) {
         let b = self.cfg.train.eval_batch_size;
         let all = evaluate::predict(model, &self.data.val, &self.data.val.windows(), b, self.device);
-        let cut = evaluate::predict(model, &self.data.val, &evaluate::cut_windows(&self.data.val, self.cfg.train.seed), b, self.device);
+        let cut = evaluate::predict(
+            model,
+            &self.data.val,
+            &evaluate::cut_windows(&self.data.val, self.cfg.train.seed),
+            b,
+            self.device,
+        );
         (RulScores::of(&all.rul, &all.truth_rul), RulScores::of(&cut.rul, &cut.truth_rul))
     }
 
@@ -283,7 +306,8 @@ impl Trainer {
             }
             Ok(())
         })?;
-        self.opt.step = ck.state["optimizer_step"].as_u64().ok_or_else(|| anyhow!("{}: no optimizer_step", path.display()))?;
+        self.opt.step =
+            ck.state["optimizer_step"].as_u64().ok_or_else(|| anyhow!("{}: no optimizer_step", path.display()))?;
         self.progress = serde_json::from_value(ck.state["progress"].clone()).context("checkpoint progress")?;
         self.controller.restore(&ck.state["controller"])?;
         Ok(())
@@ -308,7 +332,11 @@ fn truncate_log(path: &Path, header: &str, epoch: usize) -> anyhow::Result<()> {
 }
 
 fn fmt(v: f64) -> String {
-    if v.is_finite() { format!("{v}") } else { String::new() }
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        String::new()
+    }
 }
 
 fn epoch_header() -> String {
@@ -318,8 +346,18 @@ fn epoch_header() -> String {
 fn epoch_line(r: &EpochRow) -> String {
     format!(
         "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
-        r.epoch, r.steps, r.lr, fmt(r.train_loss_rul), fmt(r.train_loss_health), r.lambda_rul, r.lambda_health,
-        fmt(r.val_rmse), fmt(r.val_nasa), fmt(r.val_rmse_live), fmt(r.val_cut_rmse), r.seconds
+        r.epoch,
+        r.steps,
+        r.lr,
+        fmt(r.train_loss_rul),
+        fmt(r.train_loss_health),
+        r.lambda_rul,
+        r.lambda_health,
+        fmt(r.val_rmse),
+        fmt(r.val_nasa),
+        fmt(r.val_rmse_live),
+        fmt(r.val_cut_rmse),
+        r.seconds
     )
 }
 
@@ -332,7 +370,11 @@ pub fn run(cfg: Option<RunConfig>, dir: &Path, resume: bool, opts: Options) -> a
     } else {
         let cfg = cfg.ok_or_else(|| anyhow!("a new run needs a config"))?;
         if dir.join(CONFIG_FILE).exists() {
-            bail!("{} already holds a run; pass --resume {} to continue it, or choose another --out", dir.display(), dir.display());
+            bail!(
+                "{} already holds a run; pass --resume {} to continue it, or choose another --out",
+                dir.display(),
+                dir.display()
+            );
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         cfg
@@ -366,7 +408,10 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
     let mut epoch_log = std::fs::OpenOptions::new().append(true).create(true).open(tr.dir.join(EPOCH_LOG))?;
     let windows = tr.data.train.windows();
     if windows.is_empty() {
-        bail!("no training windows: every training engine is shorter than the window of {} cycles", tr.data.train.window);
+        bail!(
+            "no training windows: every training engine is shorter than the window of {} cycles",
+            tr.data.train.window
+        );
     }
     let mut buf = (Vec::new(), Vec::new(), Vec::new());
     let mut epochs_here = 0;
@@ -398,7 +443,10 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
             if !out.losses.iter().all(|l| l.is_finite()) {
                 bail!(
                     "non-finite loss at epoch {epoch}, step {} (RUL {}, health {}); the last good checkpoint is {}",
-                    tr.progress.step, out.losses[0], out.losses[1], tr.dir.join(CHECKPOINT_FILE).display()
+                    tr.progress.step,
+                    out.losses[0],
+                    out.losses[1],
+                    tr.dir.join(CHECKPOINT_FILE).display()
                 );
             }
             out.grad_norm = clip_global_norm(&mut grads, tr.cfg.train.clip_norm, out.grad_norm);
@@ -408,16 +456,34 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
             let g = |v: &[f64], i: usize| v.get(i).copied().map(fmt).unwrap_or_default();
             log.push_str(&format!(
                 "{epoch},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                tr.progress.step, out.losses[0], out.losses[1], fmt(out.norms[0]), fmt(out.norms[1]),
-                fmt(out.norms[0] / out.norms[1]), fmt(out.cosine), g(&r.raw, 0), g(&r.raw, 1), g(&r.ema, 0), g(&r.ema, 1),
-                g(&r.floored, 0), g(&r.floored, 1), r.weights[0], r.weights[1], fmt(out.grad_norm), r.warmup as u8, r.skipped as u8
+                tr.progress.step,
+                out.losses[0],
+                out.losses[1],
+                fmt(out.norms[0]),
+                fmt(out.norms[1]),
+                fmt(out.norms[0] / out.norms[1]),
+                fmt(out.cosine),
+                g(&r.raw, 0),
+                g(&r.raw, 1),
+                g(&r.ema, 0),
+                g(&r.ema, 1),
+                g(&r.floored, 0),
+                g(&r.floored, 1),
+                r.weights[0],
+                r.weights[1],
+                fmt(out.grad_norm),
+                r.warmup as u8,
+                r.skipped as u8
             ));
             sum_r += out.losses[0];
             sum_h += out.losses[1];
             n_b += 1;
             last_w = r.weights.clone();
             tr.progress.step += 1;
-            bar.set_message(format!("λ*=({:.3}, {:.3}) L=({:.1}, {:.3})", last_w[0], last_w[1], out.losses[0], out.losses[1]));
+            bar.set_message(format!(
+                "λ*=({:.3}, {:.3}) L=({:.1}, {:.3})",
+                last_w[0], last_w[1], out.losses[0], out.losses[1]
+            ));
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -438,7 +504,9 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
             p.since_improvement = 0;
             p.since_lr_change = 0;
             let vars = checkpoint::named_vars(&tr.ema_vs, "");
-            write_atomic(&tr.dir.join(BEST_FILE), |tmp| Tensor::write_safetensors(&vars, tmp).map_err(|e| anyhow!("{e}")))?;
+            write_atomic(&tr.dir.join(BEST_FILE), |tmp| {
+                Tensor::write_safetensors(&vars, tmp).map_err(|e| anyhow!("{e}"))
+            })?;
         } else {
             p.since_improvement += 1;
             p.since_lr_change += 1;
@@ -558,9 +626,11 @@ pub fn score(
         synthetic: cfg.data.is_synthetic(),
         seed: cfg.train.seed,
         protocol: Protocol {
-            selection_metric: "validation RMSE over all windows of the held-out training engines (averaged weights)".into(),
+            selection_metric: "validation RMSE over all windows of the held-out training engines (averaged weights)"
+                .into(),
             evaluated_weights: "exponential moving average of the weights at the best validation epoch".into(),
-            test_protocol: "last window per test engine; truth from the RUL file, capped at max_rul and uncapped".into(),
+            test_protocol: "last window per test engine; truth from the RUL file, capped at max_rul and uncapped"
+                .into(),
             test_scored_once: true,
             validation_units: data.val_units.clone(),
             train_units: data.train_units.len(),
@@ -587,10 +657,12 @@ pub fn score(
 /// `grace evaluate`: re-scores a finished run from its directory alone.
 pub fn evaluate_run(dir: &Path, device: Option<&str>) -> anyhow::Result<RunResults> {
     let cfg_path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&cfg_path).with_context(|| format!("{} is not a run directory (no {CONFIG_FILE})", dir.display()))?;
+    let text = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("{} is not a run directory (no {CONFIG_FILE})", dir.display()))?;
     let cfg = RunConfig::from_toml(&text).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
     let previous: RunResults = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(RESULTS_FILE)).with_context(|| format!("{}: the run has not finished (no {RESULTS_FILE})", dir.display()))?,
+        &std::fs::read_to_string(dir.join(RESULTS_FILE))
+            .with_context(|| format!("{}: the run has not finished (no {RESULTS_FILE})", dir.display()))?,
     )?;
     let device = device_of(device.unwrap_or(&cfg.train.device))?;
     if cfg.train.threads > 0 {

@@ -116,10 +116,7 @@ fn gradnorm_divergence_stops_cleanly_and_keeps_the_checkpoint() {
     std::fs::write(run.join("config.toml"), cfg).unwrap();
     let err = format!("{:#}", train::run(None, &run, true, quiet).unwrap_err());
     eprintln!("divergence message: {err}");
-    assert!(
-        err.contains("non-finite") || err.contains("GradNorm"),
-        "the message says what diverged: {err}"
-    );
+    assert!(err.contains("non-finite") || err.contains("GradNorm"), "the message says what diverged: {err}");
     assert!(err.contains("checkpoint") || err.contains("stops"), "{err}");
     assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), good, "the last good checkpoint is kept");
 }

@@ -60,7 +60,12 @@ fn saved_weights_load_in_pytorch_and_predict_the_same() {
     for (a, b) in ours_rul.iter().zip(&theirs) {
         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "RUL grace {a} vs PyTorch {b}");
     }
-    let logits: Vec<f64> = v["logits"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect();
+    let logits: Vec<f64> = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
     let ours_logits: Vec<f64> = Vec::try_from(&ours.logits.to_kind(Kind::Double).view([-1])).unwrap();
     for (a, b) in ours_logits.iter().zip(&logits) {
         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "logit grace {a} vs PyTorch {b}");

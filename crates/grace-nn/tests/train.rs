@@ -40,7 +40,16 @@ fn grace_run_writes_every_artifact_and_evaluate_reproduces_results() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let res = train::run(Some(tiny("grace", 2)), &run, false, Options { quiet: true, ..Default::default() }).unwrap();
-    for f in ["config.toml", "gradient_log.csv", "epochs.csv", "best.safetensors", "checkpoint.safetensors", "preprocessing.json", "results.json", "predictions.csv"] {
+    for f in [
+        "config.toml",
+        "gradient_log.csv",
+        "epochs.csv",
+        "best.safetensors",
+        "checkpoint.safetensors",
+        "preprocessing.json",
+        "results.json",
+        "predictions.csv",
+    ] {
         assert!(run.join(f).exists(), "{f} missing");
     }
     assert!(res.synthetic);
@@ -70,7 +79,8 @@ fn grace_run_writes_every_artifact_and_evaluate_reproduces_results() {
     assert_eq!(serde_json::to_value(&again.test).unwrap(), serde_json::to_value(&res.test).unwrap());
 
     // A second new run into the same folder is refused rather than mixed in.
-    let err = train::run(Some(tiny("grace", 2)), &run, false, Options { quiet: true, ..Default::default() }).unwrap_err();
+    let err =
+        train::run(Some(tiny("grace", 2)), &run, false, Options { quiet: true, ..Default::default() }).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
 }
 
@@ -101,7 +111,8 @@ fn fixed_weight_methods_keep_their_weights_and_single_ignores_health() {
     let dir = tempfile::tempdir().unwrap();
     for (method, lr, lh) in [("amnl", 0.5, 0.5), ("single", 1.0, 0.0)] {
         let run = dir.path().join(method);
-        let res = train::run(Some(tiny(method, 1)), &run, false, Options { quiet: true, ..Default::default() }).unwrap();
+        let res =
+            train::run(Some(tiny(method, 1)), &run, false, Options { quiet: true, ..Default::default() }).unwrap();
         assert!(res.test.capped.rmse.is_finite());
         let log = read(&run.join("gradient_log.csv"));
         for l in log.lines().skip(1) {

@@ -41,12 +41,7 @@ pub struct FigureFiles {
 }
 
 /// Draws `plot` to `dir/name.png` and `dir/name.svg`, each atomically.
-pub fn save<P: Plot>(
-    plot: &P,
-    dir: &Path,
-    name: &str,
-    size: (u32, u32),
-) -> anyhow::Result<FigureFiles> {
+pub fn save<P: Plot>(plot: &P, dir: &Path, name: &str, size: (u32, u32)) -> anyhow::Result<FigureFiles> {
     let png = dir.join(format!("{name}.png"));
     let svg = dir.join(format!("{name}.svg"));
     write_atomic(&png, |tmp| {
@@ -125,19 +120,8 @@ pub struct Series {
 }
 
 impl Series {
-    pub fn new(
-        label: Option<String>,
-        color: RGBColor,
-        mark: Mark,
-        points: Vec<(f64, f64)>,
-    ) -> Series {
-        Series {
-            label,
-            color,
-            mark,
-            width: 2,
-            points,
-        }
+    pub fn new(label: Option<String>, color: RGBColor, mark: Mark, points: Vec<(f64, f64)>) -> Series {
+        Series { label, color, mark, width: 2, points }
     }
 }
 
@@ -158,11 +142,7 @@ pub struct Panel {
 
 impl Panel {
     pub fn is_empty(&self) -> bool {
-        self.series.iter().all(|s| {
-            s.points
-                .iter()
-                .all(|p| !p.0.is_finite() || !p.1.is_finite())
-        })
+        self.series.iter().all(|s| s.points.iter().all(|p| !p.0.is_finite() || !p.1.is_finite()))
     }
 }
 
@@ -209,10 +189,7 @@ where
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
     let (x0, x1) = range(pts().map(|q| q.0).chain(p.vlines.iter().map(|v| v.0)));
-    let (y0, mut y1) = p
-        .y_range
-        .map(|(a, b)| (ty(a), ty(b)))
-        .unwrap_or_else(|| range(pts().map(|q| q.1)));
+    let (y0, mut y1) = p.y_range.map(|(a, b)| (ty(a), ty(b))).unwrap_or_else(|| range(pts().map(|q| q.1)));
     if p.y_range.is_none() && (p.series.iter().any(|s| s.label.is_some()) || !p.vlines.is_empty()) {
         // headroom so the legend (upper right) does not hide the data
         y1 += (y1 - y0) * 0.22;
@@ -233,11 +210,7 @@ where
             fmt_num(*v)
         }
     };
-    let y_desc = if log {
-        format!("{} (log scale)", p.y_label)
-    } else {
-        p.y_label.clone()
-    };
+    let y_desc = if log { format!("{} (log scale)", p.y_label) } else { p.y_label.clone() };
     chart
         .configure_mesh()
         .x_desc(&p.x_label)
@@ -259,26 +232,19 @@ where
     }
     let mut labelled = false;
     for s in &p.series {
-        let data: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .map(|&(x, y)| (x, ty(y)))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
+        let data: Vec<(f64, f64)> =
+            s.points.iter().map(|&(x, y)| (x, ty(y))).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
         let style = ShapeStyle::from(&s.color).stroke_width(s.width);
         let anno = match s.mark {
             Mark::Line => chart.draw_series(LineSeries::new(data, style))?,
             Mark::Dashed => chart.draw_series(DashedLineSeries::new(data, 8, 5, style))?,
             Mark::Points => chart.draw_series(
-                data.into_iter()
-                    .map(|q| Circle::new(q, 3 + s.width.saturating_sub(2), s.color.filled())),
+                data.into_iter().map(|q| Circle::new(q, 3 + s.width.saturating_sub(2), s.color.filled())),
             )?,
         };
         if let Some(l) = &s.label {
             let c = s.color;
-            anno.label(l.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-            });
+            anno.label(l.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
             labelled = true;
         }
     }
@@ -319,19 +285,10 @@ pub struct ErrorHistogram {
 impl ErrorHistogram {
     /// Bin width and half-range: symmetric about 0 so no bin straddles early and late.
     pub fn bins(&self) -> (f64, f64) {
-        let m = self
-            .errors
-            .iter()
-            .filter(|e| e.is_finite())
-            .fold(0.0f64, |a, e| a.max(e.abs()))
-            .max(10.0);
+        let m = self.errors.iter().filter(|e| e.is_finite()).fold(0.0f64, |a, e| a.max(e.abs())).max(10.0);
         let raw = m / 10.0;
         let mag = 10f64.powf(raw.log10().floor());
-        let w = [1.0, 2.0, 2.5, 5.0, 10.0]
-            .iter()
-            .map(|k| k * mag)
-            .find(|w| *w >= raw)
-            .unwrap_or(raw);
+        let w = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|k| k * mag).find(|w| *w >= raw).unwrap_or(raw);
         (w, (m / w).ceil() * w)
     }
 
@@ -343,10 +300,7 @@ impl ErrorHistogram {
             let i = (((e + r) / w).floor() as isize).clamp(0, n as isize - 1) as usize;
             c[i] += 1;
         }
-        c.into_iter()
-            .enumerate()
-            .map(|(i, k)| (-r + i as f64 * w, k))
-            .collect()
+        c.into_iter().enumerate().map(|(i, k)| (-r + i as f64 * w, k)).collect()
     }
 }
 
@@ -382,35 +336,17 @@ impl Plot for ErrorHistogram {
             let a = -r + i as f64 * sw;
             let d = a + sw / 2.0;
             let alpha = 0.04 + 0.4 * ((1.0 + nasa_penalty(d)).ln() / top).min(1.0);
-            let c = if d > 0.0 {
-                RGBColor(214, 39, 40)
-            } else {
-                RGBColor(31, 119, 180)
-            };
+            let c = if d > 0.0 { RGBColor(214, 39, 40) } else { RGBColor(31, 119, 180) };
             Rectangle::new([(a, 0.0), (a + sw, ymax)], c.mix(alpha).filled())
         }))?;
         chart.draw_series(counts.iter().filter(|c| c.1 > 0).map(|&(a, k)| {
-            Rectangle::new(
-                [(a + w * 0.05, 0.0), (a + w * 0.95, k as f64)],
-                RGBColor(60, 60, 60).mix(0.85).filled(),
-            )
+            Rectangle::new([(a + w * 0.05, 0.0), (a + w * 0.95, k as f64)], RGBColor(60, 60, 60).mix(0.85).filled())
         }))?;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, 0.0), (0.0, ymax)],
-            BLACK.stroke_width(2),
-        )))?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, ymax)], BLACK.stroke_width(2))))?;
         let style = TextStyle::from((FONT, 14)).color(&BLACK);
         chart.draw_series([
-            Text::new(
-                "early, d < 0: penalty exp(-d/13) - 1",
-                (-r + 0.03 * r, ymax * 0.95),
-                style.clone(),
-            ),
-            Text::new(
-                "late, d > 0: exp(d/10) - 1 (heavier)",
-                (0.06 * r, ymax * 0.95),
-                style.clone(),
-            ),
+            Text::new("early, d < 0: penalty exp(-d/13) - 1", (-r + 0.03 * r, ymax * 0.95), style.clone()),
+            Text::new("late, d > 0: exp(d/10) - 1 (heavier)", (0.06 * r, ymax * 0.95), style.clone()),
         ])?;
         Ok(())
     }
@@ -436,10 +372,7 @@ impl Plot for Confusion {
             .x_label_area_size(50)
             .y_label_area_size(110)
             // 0..k-1 is inclusive in plotters: k segments.
-            .build_cartesian_2d(
-                (0u32..k - 1).into_segmented(),
-                (0u32..k - 1).into_segmented(),
-            )?;
+            .build_cartesian_2d((0u32..k - 1).into_segmented(), (0u32..k - 1).into_segmented())?;
         let names = self.classes.clone();
         let names2 = self.classes.clone();
         let xfmt = move |v: &SegmentValue<u32>| match v {
@@ -448,10 +381,7 @@ impl Plot for Confusion {
         };
         // Row 0 (first true class) at the top, as confusion matrices are read.
         let yfmt = move |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) if *i < k => names2
-                .get((k - 1 - i) as usize)
-                .cloned()
-                .unwrap_or_default(),
+            SegmentValue::CenterOf(i) if *i < k => names2.get((k - 1 - i) as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         };
         chart
@@ -469,11 +399,7 @@ impl Plot for Confusion {
             let total: u64 = row.iter().sum();
             for p in 0..k {
                 let c = row.get(p as usize).copied().unwrap_or(0);
-                let share = if total > 0 {
-                    c as f64 / total as f64
-                } else {
-                    0.0
-                };
+                let share = if total > 0 { c as f64 / total as f64 } else { 0.0 };
                 let y = k - 1 - t;
                 let fill = RGBColor(31, 119, 180).mix(0.08 + 0.85 * share);
                 chart.draw_series(std::iter::once(Rectangle::new(
@@ -483,18 +409,12 @@ impl Plot for Confusion {
                     ],
                     fill.filled(),
                 )))?;
-                let txt = if total > 0 {
-                    format!("{c} ({:.0}%)", 100.0 * share)
-                } else {
-                    format!("{c}")
-                };
+                let txt = if total > 0 { format!("{c} ({:.0}%)", 100.0 * share) } else { format!("{c}") };
                 let color = if share > 0.55 { WHITE } else { BLACK };
-                let style = TextStyle::from((FONT, 18)).color(&color).pos(
-                    plotters::style::text_anchor::Pos::new(
-                        plotters::style::text_anchor::HPos::Center,
-                        plotters::style::text_anchor::VPos::Center,
-                    ),
-                );
+                let style = TextStyle::from((FONT, 18)).color(&color).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
                 chart.draw_series(std::iter::once(Text::new(
                     txt,
                     (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
@@ -530,17 +450,11 @@ impl Plot for ParetoPlot {
     where
         DB::ErrorType: 'static,
     {
-        let all = || {
-            self.methods
-                .iter()
-                .flat_map(|m| m.runs.iter().copied().chain(std::iter::once(m.mean)))
-        };
+        let all = || self.methods.iter().flat_map(|m| m.runs.iter().copied().chain(std::iter::once(m.mean)));
         let bars = || {
             self.methods.iter().flat_map(|m| {
-                let (sx, sy) = (
-                    if m.std.0.is_finite() { m.std.0 } else { 0.0 },
-                    if m.std.1.is_finite() { m.std.1 } else { 0.0 },
-                );
+                let (sx, sy) =
+                    (if m.std.0.is_finite() { m.std.0 } else { 0.0 }, if m.std.1.is_finite() { m.std.1 } else { 0.0 });
                 [
                     (m.mean.0 - sx, m.mean.1),
                     (m.mean.0 + sx, m.mean.1),
@@ -549,14 +463,8 @@ impl Plot for ParetoPlot {
                 ]
             })
         };
-        let ypos: Vec<f64> = all()
-            .map(|p| p.1)
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .collect();
-        let (ylo, yhi) = (
-            ypos.iter().cloned().fold(f64::INFINITY, f64::min),
-            ypos.iter().cloned().fold(0.0, f64::max),
-        );
+        let ypos: Vec<f64> = all().map(|p| p.1).filter(|v| v.is_finite() && *v > 0.0).collect();
+        let (ylo, yhi) = (ypos.iter().cloned().fold(f64::INFINITY, f64::min), ypos.iter().cloned().fold(0.0, f64::max));
         // NASA sums span decades across methods and seeds; go log when they do.
         let log = ylo.is_finite() && yhi / ylo > 30.0;
         let ty = |y: f64| {
@@ -594,31 +502,17 @@ impl Plot for ParetoPlot {
             .label_style((FONT, 13))
             .light_line_style(RGBColor(238, 238, 238))
             .draw()?;
-        let front: Vec<(f64, f64)> = self
-            .front
-            .iter()
-            .map(|&i| (self.methods[i].mean.0, ty(self.methods[i].mean.1)))
-            .collect();
+        let front: Vec<(f64, f64)> =
+            self.front.iter().map(|&i| (self.methods[i].mean.0, ty(self.methods[i].mean.1))).collect();
         if front.len() > 1 {
             chart
-                .draw_series(DashedLineSeries::new(
-                    front.clone(),
-                    8,
-                    5,
-                    BLACK.stroke_width(2),
-                ))?
+                .draw_series(DashedLineSeries::new(front.clone(), 8, 5, BLACK.stroke_width(2)))?
                 .label("Pareto front of the method means")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
-                });
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         }
         for m in &self.methods {
             let c = m.color;
-            chart.draw_series(
-                m.runs
-                    .iter()
-                    .map(|&(x, y)| Circle::new((x, ty(y)), 3, c.mix(0.45).filled())),
-            )?;
+            chart.draw_series(m.runs.iter().map(|&(x, y)| Circle::new((x, ty(y)), 3, c.mix(0.45).filled())))?;
             let (mx, my) = m.mean;
             if m.std.0.is_finite() {
                 chart.draw_series(std::iter::once(PathElement::new(
@@ -628,10 +522,7 @@ impl Plot for ParetoPlot {
             }
             if m.std.1.is_finite() {
                 let (lo, hi) = (ty((my - m.std.1).max(my * 0.5)), ty(my + m.std.1));
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(mx, lo), (mx, hi)],
-                    c.stroke_width(2),
-                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(vec![(mx, lo), (mx, hi)], c.stroke_width(2))))?;
             }
             chart
                 .draw_series(std::iter::once(Circle::new((mx, ty(my)), 7, c.filled())))?
@@ -645,11 +536,7 @@ impl Plot for ParetoPlot {
         }
         for &i in &self.front {
             let (mx, my) = self.methods[i].mean;
-            chart.draw_series(std::iter::once(Circle::new(
-                (mx, ty(my)),
-                10,
-                BLACK.stroke_width(2),
-            )))?;
+            chart.draw_series(std::iter::once(Circle::new((mx, ty(my)), 10, BLACK.stroke_width(2))))?;
         }
         chart
             .configure_series_labels()

@@ -145,10 +145,7 @@ pub fn check_well_formed(text: &str) -> anyhow::Result<Vec<String>> {
             let name = name.trim().to_ascii_lowercase();
             match stack.pop() {
                 Some(open) if open == name => {}
-                other => bail!(
-                    "closing </{name}> does not match the open <{}>",
-                    other.unwrap_or_default()
-                ),
+                other => bail!("closing </{name}> does not match the open <{}>", other.unwrap_or_default()),
             }
             continue;
         }
@@ -165,9 +162,7 @@ pub fn check_well_formed(text: &str) -> anyhow::Result<Vec<String>> {
             let pat = format!(" {attr}=\"");
             while let Some(j) = t.find(&pat) {
                 t = &t[j + pat.len()..];
-                let k = t
-                    .find('"')
-                    .with_context(|| format!("unterminated {attr} in <{tag}>"))?;
+                let k = t.find('"').with_context(|| format!("unterminated {attr} in <{tag}>"))?;
                 refs.push(t[..k].replace("&amp;", "&"));
                 t = &t[k..];
             }
@@ -177,9 +172,7 @@ pub fn check_well_formed(text: &str) -> anyhow::Result<Vec<String>> {
         }
         if name == "style" || name == "script" {
             let close = format!("</{name}>");
-            let e = rest
-                .find(&close)
-                .with_context(|| format!("unterminated <{name}>"))?;
+            let e = rest.find(&close).with_context(|| format!("unterminated <{name}>"))?;
             rest = &rest[e + close.len()..];
             continue;
         }
@@ -198,16 +191,13 @@ pub fn check_png(path: &Path) -> anyhow::Result<(u32, u32)> {
         .read_info()
         .with_context(|| format!("{}: not a PNG", path.display()))?;
     let mut buf = vec![0; r.output_buffer_size()];
-    let info = r
-        .next_frame(&mut buf)
-        .with_context(|| format!("{}: PNG data does not decode", path.display()))?;
+    let info = r.next_frame(&mut buf).with_context(|| format!("{}: PNG data does not decode", path.display()))?;
     Ok((info.width, info.height))
 }
 
 /// An SVG document: an <svg> root with balanced tags.
 pub fn check_svg(path: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if !text.contains("<svg") || !text.trim_end().ends_with("</svg>") {
         bail!("{}: not an SVG document", path.display());
     }
@@ -218,10 +208,8 @@ pub fn check_svg(path: &Path) -> anyhow::Result<()> {
 /// Checks a written page: well formed, and every local .png/.svg/.html it references exists
 /// (images must also decode). Returns the checked files.
 pub fn check_page(page: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let text =
-        std::fs::read_to_string(page).with_context(|| format!("reading {}", page.display()))?;
-    let refs =
-        check_well_formed(&text).with_context(|| format!("{}: malformed HTML", page.display()))?;
+    let text = std::fs::read_to_string(page).with_context(|| format!("reading {}", page.display()))?;
+    let refs = check_well_formed(&text).with_context(|| format!("{}: malformed HTML", page.display()))?;
     let base = page.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for r in refs {
@@ -265,30 +253,15 @@ mod tests {
                         title: "t".into(),
                         caption: "c".into(),
                     },
-                    Block::Table {
-                        headers: vec!["h".into()],
-                        rows: vec![vec!["1 ± 2".into()]],
-                    },
-                    Block::Links(vec![
-                        ("r".into(), Some("runs/r/index.html".into())),
-                        ("q".into(), None),
-                    ]),
+                    Block::Table { headers: vec!["h".into()], rows: vec![vec!["1 ± 2".into()]] },
+                    Block::Links(vec![("r".into(), Some("runs/r/index.html".into())), ("q".into(), None)]),
                 ],
             }],
         };
         let h = page.render();
         assert!(h.contains("run &lt;a&amp;b&gt;") && h.contains("x &lt; y"));
         let refs = check_well_formed(&h).unwrap();
-        assert_eq!(
-            refs,
-            vec![
-                "figures/a.svg",
-                "figures/a.png",
-                "figures/a.svg",
-                "figures/a.png",
-                "runs/r/index.html"
-            ]
-        );
+        assert_eq!(refs, vec!["figures/a.svg", "figures/a.png", "figures/a.svg", "figures/a.png", "runs/r/index.html"]);
     }
 
     #[test]

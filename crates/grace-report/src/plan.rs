@@ -52,10 +52,7 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
     let t = text.trim();
     let bad = || format!("--seeds {t:?}: give a count (5), a range (10..15) or a list (0,7,42)");
     let seeds: Vec<u64> = if let Some((a, b)) = t.split_once("..") {
-        let (a, b): (u64, u64) = (
-            a.trim().parse().with_context(bad)?,
-            b.trim().parse().with_context(bad)?,
-        );
+        let (a, b): (u64, u64) = (a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?);
         (a..b).collect()
     } else if t.contains(',') {
         t.split(',')
@@ -94,11 +91,8 @@ impl Manifest {
         if !p.is_file() {
             return Ok(None);
         }
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        Ok(Some(serde_json::from_str(&text).with_context(|| {
-            format!("{}: not a grace sweep manifest", p.display())
-        })?))
+        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a grace sweep manifest", p.display()))?))
     }
 
     pub fn items(&self) -> Vec<PlanItem> {
@@ -142,11 +136,7 @@ mod tests {
 
     #[test]
     fn plan_is_the_full_grid_in_flag_order() {
-        let p = plan(
-            &s(&["FD002", "FD001"]),
-            &s(&["grace", "baseline", "gaba"]),
-            &[3, 1],
-        );
+        let p = plan(&s(&["FD002", "FD001"]), &s(&["grace", "baseline", "gaba"]), &[3, 1]);
         assert_eq!(p.len(), 2 * 3 * 2);
         assert_eq!(p[0].name, "FD002_grace_seed3");
         assert_eq!(p[1].name, "FD002_grace_seed1");
@@ -178,21 +168,11 @@ mod tests {
             seeds: vec![0, 1],
             train_args: s(&["--epochs", "2"]),
         };
-        let b = Manifest {
-            methods: s(&["baseline", "grace"]),
-            seeds: vec![1, 2],
-            ..a.clone()
-        };
+        let b = Manifest { methods: s(&["baseline", "grace"]), seeds: vec![1, 2], ..a.clone() };
         let m = Manifest::merge(&a, &b, Path::new("x")).unwrap();
         assert_eq!(m.methods, s(&["grace", "baseline"]));
         assert_eq!(m.seeds, vec![0, 1, 2]);
-        let c = Manifest {
-            train_args: s(&["--epochs", "3"]),
-            ..a.clone()
-        };
-        assert!(Manifest::merge(&a, &c, Path::new("x"))
-            .unwrap_err()
-            .to_string()
-            .contains("another --out"));
+        let c = Manifest { train_args: s(&["--epochs", "3"]), ..a.clone() };
+        assert!(Manifest::merge(&a, &c, Path::new("x")).unwrap_err().to_string().contains("another --out"));
     }
 }

@@ -44,14 +44,9 @@ pub fn status(dir: &Path) -> RunStatus {
 
 pub fn read_results(dir: &Path) -> anyhow::Result<RunResults> {
     let p = dir.join(RESULTS_FILE);
-    let text = std::fs::read_to_string(&p).with_context(|| {
-        format!(
-            "reading {}: the run has not finished (train or resume it first)",
-            p.display()
-        )
-    })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a grace results.json", p.display()))
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("reading {}: the run has not finished (train or resume it first)", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a grace results.json", p.display()))
 }
 
 /// A CSV file as named numeric columns; empty or unparsable cells become NaN (not measured).
@@ -79,33 +74,20 @@ impl Columns {
         for rec in r.records() {
             let rec = rec.with_context(|| format!("{}: bad CSV line", path.display()))?;
             for (i, col) in cols.iter_mut().enumerate() {
-                col.push(
-                    rec.get(i)
-                        .and_then(|s| s.trim().parse::<f64>().ok())
-                        .unwrap_or(f64::NAN),
-                );
+                col.push(rec.get(i).and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(f64::NAN));
             }
             rows += 1;
         }
-        Ok(Columns {
-            data: names.iter().cloned().zip(cols).collect(),
-            names,
-            rows,
-        })
+        Ok(Columns { data: names.iter().cloned().zip(cols).collect(), names, rows })
     }
 
     /// The column, or all-NaN when the file lacks it (older runs, other methods).
     pub fn col(&self, name: &str) -> Vec<f64> {
-        self.data
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| vec![f64::NAN; self.rows])
+        self.data.get(name).cloned().unwrap_or_else(|| vec![f64::NAN; self.rows])
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.data
-            .get(name)
-            .is_some_and(|c| c.iter().any(|v| v.is_finite()))
+        self.data.get(name).is_some_and(|c| c.iter().any(|v| v.is_finite()))
     }
 }
 
@@ -121,10 +103,7 @@ pub struct RunData {
     pub predictions: Option<Columns>,
 }
 
-fn optional<T>(
-    path: &Path,
-    read: impl FnOnce(&Path) -> anyhow::Result<T>,
-) -> anyhow::Result<Option<T>> {
+fn optional<T>(path: &Path, read: impl FnOnce(&Path) -> anyhow::Result<T>) -> anyhow::Result<Option<T>> {
     if path.is_file() {
         read(path).map(Some)
     } else {
@@ -139,20 +118,11 @@ impl RunData {
             anyhow::bail!("{} is not a run directory (no {CONFIG_FILE} or {RESULTS_FILE}); pass a directory written by `grace train` or `grace sweep`", dir.display());
         }
         let config = optional(&cfg_path, |p| {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            text.parse::<toml::Table>()
-                .with_context(|| format!("{}: not valid TOML", p.display()))
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text.parse::<toml::Table>().with_context(|| format!("{}: not valid TOML", p.display()))
         })?;
-        let results = if dir.join(RESULTS_FILE).is_file() {
-            Some(read_results(dir)?)
-        } else {
-            None
-        };
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
+        let results = if dir.join(RESULTS_FILE).is_file() { Some(read_results(dir)?) } else { None };
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
         Ok(RunData {
             dir: dir.to_path_buf(),
             name,
@@ -165,12 +135,7 @@ impl RunData {
     }
 
     fn cfg_str(&self, section: &str, key: &str) -> Option<String> {
-        self.config
-            .as_ref()?
-            .get(section)?
-            .get(key)?
-            .as_str()
-            .map(str::to_string)
+        self.config.as_ref()?.get(section)?.get(key)?.as_str().map(str::to_string)
     }
 
     pub fn method(&self) -> String {
@@ -183,21 +148,13 @@ impl RunData {
 
     /// The data source as configured: a C-MAPSS path or "synthetic".
     pub fn source(&self) -> String {
-        self.cfg_str("data", "source").unwrap_or_else(|| {
-            if self.synthetic() {
-                "synthetic".into()
-            } else {
-                "?".into()
-            }
-        })
+        self.cfg_str("data", "source").unwrap_or_else(|| if self.synthetic() { "synthetic".into() } else { "?".into() })
     }
 
     pub fn synthetic(&self) -> bool {
         match &self.results {
             Some(r) => r.synthetic,
-            None => self
-                .cfg_str("data", "source")
-                .is_some_and(|s| s == "synthetic"),
+            None => self.cfg_str("data", "source").is_some_and(|s| s == "synthetic"),
         }
     }
 
@@ -210,14 +167,10 @@ impl RunData {
     }
 
     pub fn seed(&self) -> Option<u64> {
-        self.results.as_ref().map(|r| r.seed).or_else(|| {
-            self.config
-                .as_ref()?
-                .get("train")?
-                .get("seed")?
-                .as_integer()
-                .map(|v| v as u64)
-        })
+        self.results
+            .as_ref()
+            .map(|r| r.seed)
+            .or_else(|| self.config.as_ref()?.get("train")?.get("seed")?.as_integer().map(|v| v as u64))
     }
 }
 
@@ -243,31 +196,20 @@ mod tests {
     #[test]
     fn empty_cells_are_nan_and_status_follows_the_files() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("epochs.csv"),
-            "epoch,val_rmse,x\n0,,1\n1,5.5,2\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("epochs.csv"), "epoch,val_rmse,x\n0,,1\n1,5.5,2\n").unwrap();
         let c = Columns::read(&dir.path().join("epochs.csv")).unwrap();
         assert_eq!(c.rows, 2);
         assert!(c.col("val_rmse")[0].is_nan());
         assert_eq!(c.col("val_rmse")[1], 5.5);
         assert!(c.col("missing").iter().all(|v| v.is_nan()));
         assert_eq!(status(dir.path()), RunStatus::Pending);
-        std::fs::write(
-            dir.path().join(CONFIG_FILE),
-            "[data]\nsource = \"synthetic\"\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[data]\nsource = \"synthetic\"\n").unwrap();
         assert_eq!(status(dir.path()), RunStatus::Interrupted);
         let d = RunData::load(dir.path()).unwrap();
         assert!(d.synthetic());
         assert_eq!(d.label(), "SYNTHETIC");
-        std::fs::write(
-            dir.path().join(RESULTS_FILE),
-            r#"{"method":"grace","subset":"SYNTHETIC","synthetic":true}"#,
-        )
-        .unwrap();
+        std::fs::write(dir.path().join(RESULTS_FILE), r#"{"method":"grace","subset":"SYNTHETIC","synthetic":true}"#)
+            .unwrap();
         assert_eq!(status(dir.path()), RunStatus::Finished);
     }
 }

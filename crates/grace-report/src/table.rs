@@ -18,11 +18,7 @@ impl Stat {
     pub fn of(xs: &[f64]) -> Stat {
         let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
         let (mean, std) = mean_std(&v);
-        Stat {
-            mean,
-            std,
-            n: v.len(),
-        }
+        Stat { mean, std, n: v.len() }
     }
 
     /// "10.08 ± 1.71", "10.08" when one seed, "–" when none.
@@ -60,10 +56,7 @@ pub struct Reference {
 }
 
 const fn r(mean: f64, std: f64) -> Option<RefValue> {
-    Some(RefValue {
-        mean,
-        std: Some(std),
-    })
+    Some(RefValue { mean, std: Some(std) })
 }
 const fn r1(mean: f64) -> Option<RefValue> {
     Some(RefValue { mean, std: None })
@@ -91,20 +84,13 @@ const REFERENCE: &[(&str, &str, Option<RefValue>, Option<RefValue>)] = &[
 ];
 
 /// Best peer-reviewed single-model results (RMSE, NASA), SPEC §8.
-pub const BEST_PEER_REVIEWED: &[(&str, f64, f64)] = &[
-    ("FD001", 10.97, 175.0),
-    ("FD002", 12.55, 772.0),
-    ("FD003", 10.90, 188.0),
-    ("FD004", 14.08, 1149.0),
-];
+pub const BEST_PEER_REVIEWED: &[(&str, f64, f64)] =
+    &[("FD001", 10.97, 175.0), ("FD002", 12.55, 772.0), ("FD003", 10.90, 188.0), ("FD004", 14.08, 1149.0)];
 
 pub const REFERENCE_NOTE: &str = "Reported elsewhere for this method family under a different protocol that is not fully documented (SPEC §8); these are claims, not results of this code, and are not comparable run for run.";
 
 pub fn reference(subset: &str, method: &str) -> Option<Reference> {
-    REFERENCE
-        .iter()
-        .find(|(s, m, ..)| *s == subset && *m == method)
-        .map(|&(_, _, rmse, nasa)| Reference { rmse, nasa })
+    REFERENCE.iter().find(|(s, m, ..)| *s == subset && *m == method).map(|&(_, _, rmse, nasa)| Reference { rmse, nasa })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,23 +144,15 @@ pub fn build(
     let pos = |list: &[String], x: &str| list.iter().position(|v| v == x).unwrap_or(usize::MAX);
     let first_seen: Vec<(String, String)> = keys.clone();
     keys.sort_by_key(|(s, m)| {
-        (
-            pos(subset_order, s),
-            pos(method_order, m),
-            first_seen.iter().position(|k| k.0 == *s && k.1 == *m),
-        )
+        (pos(subset_order, s), pos(method_order, m), first_seen.iter().position(|k| k.0 == *s && k.1 == *m))
     });
     let rows = keys
         .into_iter()
         .map(|(subset, method)| {
-            let mut group: Vec<&(String, RunResults)> = runs
-                .iter()
-                .filter(|(_, r)| r.label() == subset && r.method == method)
-                .collect();
+            let mut group: Vec<&(String, RunResults)> =
+                runs.iter().filter(|(_, r)| r.label() == subset && r.method == method).collect();
             group.sort_by_key(|(_, r)| r.seed);
-            let stat = |f: &dyn Fn(&RunResults) -> f64| {
-                Stat::of(&group.iter().map(|(_, r)| f(r)).collect::<Vec<_>>())
-            };
+            let stat = |f: &dyn Fn(&RunResults) -> f64| Stat::of(&group.iter().map(|(_, r)| f(r)).collect::<Vec<_>>());
             Row {
                 n: group.len(),
                 seeds: group.iter().map(|(_, r)| r.seed).collect(),
@@ -189,11 +167,7 @@ pub fn build(
                 epochs: stat(&|r| r.epochs_run as f64),
                 best_epoch: stat(&|r| r.validation.best_epoch as f64),
                 train_seconds: stat(&|r| r.train_seconds),
-                reference: if subset == SYNTHETIC {
-                    None
-                } else {
-                    reference(&subset, &method)
-                },
+                reference: if subset == SYNTHETIC { None } else { reference(&subset, &method) },
                 subset,
                 method,
             }
@@ -210,10 +184,7 @@ pub fn build(
 }
 
 fn ref_cell(r: &Option<Reference>, f: impl Fn(&Reference) -> Option<RefValue>, d: usize) -> String {
-    r.as_ref()
-        .and_then(f)
-        .map(|v| v.fmt(d))
-        .unwrap_or_else(|| "–".into())
+    r.as_ref().and_then(f).map(|v| v.fmt(d)).unwrap_or_else(|| "–".into())
 }
 
 impl ResultsTable {
@@ -252,14 +223,8 @@ impl ResultsTable {
     }
 
     pub fn notes(&self) -> Vec<String> {
-        let mut n = vec![format!(
-            "Data: {}.",
-            if self.data.is_empty() {
-                "unknown".to_string()
-            } else {
-                self.data.join(", ")
-            }
-        )];
+        let mut n =
+            vec![format!("Data: {}.", if self.data.is_empty() { "unknown".to_string() } else { self.data.join(", ") })];
         if self.synthetic {
             n.push("SYNTHETIC fleet: these numbers are not C-MAPSS results and are not comparable with any reported number.".into());
         }
@@ -277,11 +242,7 @@ impl ResultsTable {
             ));
         }
         if !self.missing.is_empty() {
-            n.push(format!(
-                "Not finished ({}): {}.",
-                self.missing.len(),
-                self.missing.join(", ")
-            ));
+            n.push(format!("Not finished ({}): {}.", self.missing.len(), self.missing.join(", ")));
         }
         n
     }
@@ -322,24 +283,13 @@ impl ResultsTable {
             "best_epoch",
             "train_seconds",
         ];
-        let mut header = vec![
-            "subset".to_string(),
-            "method".into(),
-            "n".into(),
-            "seeds".into(),
-        ];
+        let mut header = vec!["subset".to_string(), "method".into(), "n".into(), "seeds".into()];
         for s in stats {
             header.push(format!("{s}_mean"));
             header.push(format!("{s}_std"));
         }
         header.extend(
-            [
-                "reported_rmse_mean",
-                "reported_rmse_std",
-                "reported_nasa_mean",
-                "reported_nasa_std",
-            ]
-            .map(String::from),
+            ["reported_rmse_mean", "reported_rmse_std", "reported_nasa_mean", "reported_nasa_std"].map(String::from),
         );
         w.write_record(&header)?;
         let num = |v: f64| {
@@ -354,11 +304,7 @@ impl ResultsTable {
                 r.subset.clone(),
                 r.method.clone(),
                 r.n.to_string(),
-                r.seeds
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "),
             ];
             for st in [
                 r.rmse,
@@ -375,18 +321,13 @@ impl ResultsTable {
                 rec.push(num(st.mean));
                 rec.push(num(st.std));
             }
-            for v in [
-                r.reference.and_then(|x| x.rmse),
-                r.reference.and_then(|x| x.nasa),
-            ] {
+            for v in [r.reference.and_then(|x| x.rmse), r.reference.and_then(|x| x.nasa)] {
                 rec.push(v.map(|v| num(v.mean)).unwrap_or_default());
                 rec.push(v.and_then(|v| v.std).map(num).unwrap_or_default());
             }
             w.write_record(&rec)?;
         }
-        Ok(String::from_utf8(
-            w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-        )?)
+        Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
     }
 
     pub fn to_json(&self) -> anyhow::Result<String> {
@@ -395,11 +336,8 @@ impl ResultsTable {
 
     /// results.md, results.csv and results.json in `dir`, each written atomically.
     pub fn write(&self, dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
-        let files = [
-            ("results.md", self.to_markdown()),
-            ("results.csv", self.to_csv()?),
-            ("results.json", self.to_json()?),
-        ];
+        let files =
+            [("results.md", self.to_markdown()), ("results.csv", self.to_csv()?), ("results.json", self.to_json()?)];
         let mut out = Vec::new();
         for (name, text) in files {
             let p = dir.join(name);
@@ -415,28 +353,13 @@ mod tests {
     use super::*;
     use crate::rundir::{Scores, Test};
 
-    fn run(
-        subset: &str,
-        method: &str,
-        seed: u64,
-        rmse: f64,
-        nasa: f64,
-        acc: f64,
-    ) -> (String, RunResults) {
+    fn run(subset: &str, method: &str, seed: u64, rmse: f64, nasa: f64, acc: f64) -> (String, RunResults) {
         let r = RunResults {
             method: method.into(),
             subset: subset.into(),
             synthetic: subset == SYNTHETIC,
             seed,
-            test: Test {
-                capped: Scores {
-                    rmse,
-                    nasa,
-                    mae: 1.0,
-                },
-                health_accuracy: acc,
-                ..Default::default()
-            },
+            test: Test { capped: Scores { rmse, nasa, mae: 1.0 }, health_accuracy: acc, ..Default::default() },
             epochs_run: 10 + seed as usize,
             train_seconds: 2.0,
             ..Default::default()
@@ -452,13 +375,8 @@ mod tests {
             run("FD001", "grace", 1, 12.0, 140.0, 0.9),
             run("FD001", "grace", 2, 14.0, f64::NAN, 1.0),
         ];
-        let t = build(
-            &runs,
-            &["FD001".into()],
-            &["baseline".into(), "grace".into()],
-            vec![],
-            vec!["C-MAPSS at /d".into()],
-        );
+        let t =
+            build(&runs, &["FD001".into()], &["baseline".into(), "grace".into()], vec![], vec!["C-MAPSS at /d".into()]);
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[0].method, "baseline");
         let g = &t.rows[1];
@@ -471,19 +389,10 @@ mod tests {
         assert_eq!(g.reference.unwrap().rmse.unwrap().mean, 9.14);
         assert!(t.rows[0].rmse.std.is_nan()); // one seed: no spread claimed
         let md = t.to_markdown();
-        assert!(
-            md.contains("| FD001 | grace | 3 | 12.00 ± 2.00 | 120.0 ± 28.3 |"),
-            "{md}"
-        );
+        assert!(md.contains("| FD001 | grace | 3 | 12.00 ± 2.00 | 120.0 ± 28.3 |"), "{md}");
         assert!(md.contains("9.14 ± 1.39") && md.contains("different protocol"));
         let csv = t.to_csv().unwrap();
-        assert!(
-            csv.lines()
-                .nth(2)
-                .unwrap()
-                .starts_with("FD001,grace,3,0 1 2,12,2,120,"),
-            "{csv}"
-        );
+        assert!(csv.lines().nth(2).unwrap().starts_with("FD001,grace,3,0 1 2,12,2,120,"), "{csv}");
         let j: serde_json::Value = serde_json::from_str(&t.to_json().unwrap()).unwrap();
         assert_eq!(j["rows"][1]["rmse"]["mean"], 12.0);
         assert!(j["rows"][0]["rmse"]["std"].is_null());
@@ -508,10 +417,7 @@ mod tests {
         let r = reference("FD002", "baseline").unwrap();
         assert!(r.rmse.is_none());
         assert_eq!(r.nasa.unwrap().fmt(1), "224.5");
-        assert_eq!(
-            reference("FD004", "amnl").unwrap().rmse.unwrap().fmt(2),
-            "8.16 ± 2.17"
-        );
+        assert_eq!(reference("FD004", "amnl").unwrap().rmse.unwrap().fmt(2), "8.16 ± 2.17");
         assert!(reference("FD001", "single").is_none());
     }
 }

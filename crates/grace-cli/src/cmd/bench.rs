@@ -59,7 +59,14 @@ fn reference(a: &TrainArgs, preset: &str, steps: usize) -> Result<serde_json::Va
     let out = std::process::Command::new(&python)
         .arg(&script)
         .args(["--preset", preset, "--batch", &a.batch.to_string(), "--threads", &a.threads.to_string()])
-        .args(["--steps", &steps.to_string(), "--repeats", &a.repeats.to_string(), "--infer-batch", &a.infer_batch.to_string()])
+        .args([
+            "--steps",
+            &steps.to_string(),
+            "--repeats",
+            &a.repeats.to_string(),
+            "--infer-batch",
+            &a.infer_batch.to_string(),
+        ])
         .args(["--device", &a.device, "--modes", "plain,gaba_1f3b,gaba_1f2b,infer", "--json"])
         .output()
         .map_err(|e| format!("could not run {}: {e}", python.display()))?;
@@ -93,7 +100,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
             device,
         })
         .with_context(|| format!("benchmarking the {preset} preset"))?;
-        let reference = if a.no_reference { Err("skipped (--no-reference)".into()) } else { reference(&a, preset, steps) };
+        let reference =
+            if a.no_reference { Err("skipped (--no-reference)".into()) } else { reference(&a, preset, steps) };
         rows.push((ours, reference));
     }
     if a.json {
@@ -125,11 +133,9 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     for (o, r) in &rows {
         let s = &o.samples_per_s;
         let refv = |k: &str| r.as_ref().ok().and_then(|r| r["samples_per_s"][k].as_f64());
-        let line = |name: &str, ours: f64, key: &str| {
-            match refv(key) {
-                Some(t) => println!("{:<7} {:<26} {:>12.1} {:>12.1} {:>7.2}×", o.preset, name, ours, t, ours / t),
-                None => println!("{:<7} {:<26} {:>12.1} {:>12} {:>8}", o.preset, name, ours, "–", "–"),
-            }
+        let line = |name: &str, ours: f64, key: &str| match refv(key) {
+            Some(t) => println!("{:<7} {:<26} {:>12.1} {:>12.1} {:>7.2}×", o.preset, name, ours, t, ours / t),
+            None => println!("{:<7} {:<26} {:>12.1} {:>12} {:>8}", o.preset, name, ours, "–", "–"),
         };
         line("plain step", s.plain, "plain");
         line("GABA step vs 1F+3B (paper)", s.gaba, "gaba_1f3b");

@@ -46,7 +46,8 @@ fn toml_str(s: &str) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let data = a.data.clone().unwrap_or_else(|| std::env::var("GRACE_CMAPSS_DIR").unwrap_or_else(|_| "synthetic".into()));
+    let data =
+        a.data.clone().unwrap_or_else(|| std::env::var("GRACE_CMAPSS_DIR").unwrap_or_else(|_| "synthetic".into()));
     let mut sets = vec![
         format!("data.source={}", toml_str(&data)),
         format!("data.subset={}", toml_str(&a.subset)),
@@ -70,12 +71,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn q(x: &Quartiles, prec: usize) -> String {
-    format!("median {:.p$}  [Q1 {:.p$}, Q3 {:.p$}]  (min {:.p$}, max {:.p$})", x.median, x.q1, x.q3, x.min, x.max, p = prec)
+    format!(
+        "median {:.p$}  [Q1 {:.p$}, Q3 {:.p$}]  (min {:.p$}, max {:.p$})",
+        x.median,
+        x.q1,
+        x.q3,
+        x.min,
+        x.max,
+        p = prec
+    )
 }
 
 fn print_text(d: &Diagnosis, synthetic: bool) {
     let g = &d.gradients;
-    let label = if synthetic { "SYNTHETIC fleet (numbers are not C-MAPSS results)".to_string() } else { d.subset.clone() };
+    let label =
+        if synthetic { "SYNTHETIC fleet (numbers are not C-MAPSS results)".to_string() } else { d.subset.clone() };
     println!("grace diagnose  {label}, preset {}, seed {}", d.preset, d.seed);
     println!(
         "gradients on the {} shared parameters of the initial model, {} batches of {} ({}; RUL loss {}):",
@@ -91,9 +101,11 @@ fn print_text(d: &Diagnosis, synthetic: bool) {
         "complexity: {} condition(s) × {} fault mode(s) = {} (inferred from the data, {} engines)",
         c.conditions, c.fault_modes, c.product, c.engines
     );
-    let shares: Vec<String> = c.condition_inertia_share.iter().enumerate().map(|(i, s)| format!("k={}: {:.2e}", i + 1, s)).collect();
+    let shares: Vec<String> =
+        c.condition_inertia_share.iter().enumerate().map(|(i, s)| format!("k={}: {:.2e}", i + 1, s)).collect();
     println!("  conditions: {}; within-cluster share {}", c.conditions_how, shares.join(", "));
-    let cos: Vec<String> = c.fault_mode_max_cosine.iter().enumerate().map(|(i, s)| format!("k={}: {:.3}", i + 2, s)).collect();
+    let cos: Vec<String> =
+        c.fault_mode_max_cosine.iter().enumerate().map(|(i, s)| format!("k={}: {:.3}", i + 2, s)).collect();
     println!(
         "  fault modes: {}; largest centroid cosine {}; engines per mode {:?}",
         c.fault_modes_how,

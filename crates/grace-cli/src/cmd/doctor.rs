@@ -14,7 +14,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let devices = tch::Cuda::device_count();
     let threads = tch::get_num_threads();
     if a.json {
-        println!("{}", serde_json::json!({"libtorch_ok": true, "cuda_available": cuda, "cuda_devices": devices, "threads": threads}));
+        println!(
+            "{}",
+            serde_json::json!({"libtorch_ok": true, "cuda_available": cuda, "cuda_devices": devices, "threads": threads})
+        );
     } else {
         println!("libtorch: ok (1²+2²+3² = {smoke})");
         println!("cuda: {}", if cuda { format!("available, {devices} device(s)") } else { "not available".into() });

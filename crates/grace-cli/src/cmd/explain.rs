@@ -8,20 +8,10 @@ use grace_core::{GabaConfig, Slope, WeightedMse};
 #[derive(clap::Args)]
 pub struct Args {
     /// True RUL of each sample, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        required = true,
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_delimiter = ',', required = true, allow_negative_numbers = true)]
     y_true: Vec<f64>,
     /// Predicted RUL of each sample, comma-separated, same length as --y-true.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        required = true,
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_delimiter = ',', required = true, allow_negative_numbers = true)]
     y_pred: Vec<f64>,
     /// Gradient norm of the RUL loss on the shared parameters.
     #[arg(long, allow_negative_numbers = true)]
@@ -45,12 +35,7 @@ pub struct Args {
     #[arg(long, default_value = "1", value_parser = parse_slope)]
     slope: f64,
     /// EMA of (rul, health) before the first step.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0.5,0.5",
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.5", allow_negative_numbers = true)]
     prev: Vec<f64>,
     /// Number of identical controller steps to take from --prev.
     #[arg(long, default_value_t = 1)]
@@ -63,24 +48,14 @@ pub struct Args {
 fn parse_slope(s: &str) -> Result<f64, String> {
     match Slope::from_name(s) {
         Ok(named) => Ok(named.value()),
-        Err(_) => s
-            .parse::<f64>()
-            .map_err(|_| format!("`{s}` is neither a number nor one of mild, moderate, steep")),
+        Err(_) => s.parse::<f64>().map_err(|_| format!("`{s}` is neither a number nor one of mild, moderate, steep")),
     }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        a.prev.len() == 2,
-        "--prev needs 2 values (rul, health), got {}",
-        a.prev.len()
-    );
+    anyhow::ensure!(a.prev.len() == 2, "--prev needs 2 values (rul, health), got {}", a.prev.len());
     let wmse = WeightedMse::new(a.slope, a.max_rul).context("invalid --slope or --max-rul")?;
-    let gaba = GabaConfig {
-        beta: a.beta,
-        floor: a.floor,
-        warmup: 0,
-    };
+    let gaba = GabaConfig { beta: a.beta, floor: a.floor, warmup: 0 };
     gaba.validate().context("invalid --beta or --floor")?;
     let input = ExplainInput {
         y_true: a.y_true,
@@ -117,10 +92,7 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     let (s, rmax) = (inp.wmse.slope, inp.wmse.r_max);
     let (beta, eps) = (inp.gaba.beta, inp.gaba.floor);
     let _ = writeln!(o, "GRACE loss for one mini-batch of {n} sample(s)\n");
-    let _ = writeln!(
-        o,
-        "1. Sample weights  w(y) = 1 + s·clip(1 − y/R_max, 0, 1)   with s = {s}, R_max = {rmax}\n"
-    );
+    let _ = writeln!(o, "1. Sample weights  w(y) = 1 + s·clip(1 − y/R_max, 0, 1)   with s = {s}, R_max = {rmax}\n");
     let _ = writeln!(
         o,
         "   {:>3} {:>10} {:>10} {:>10} {:>12} {:>8} {:>12}",
@@ -141,15 +113,8 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     }
     let sum_w: f64 = e.samples.iter().map(|t| t.weighted).sum();
     let sum_r: f64 = e.samples.iter().map(|t| t.residual_sq).sum();
-    let _ = writeln!(
-        o,
-        "\n2. RUL loss (a plain mean over the batch, not divided by Σw)"
-    );
-    let _ = writeln!(
-        o,
-        "   weighted MSE  L_rul = Σ w·r² / n = {sum_w:.4} / {n} = {:.6}",
-        e.wmse
-    );
+    let _ = writeln!(o, "\n2. RUL loss (a plain mean over the batch, not divided by Σw)");
+    let _ = writeln!(o, "   weighted MSE  L_rul = Σ w·r² / n = {sum_w:.4} / {n} = {:.6}", e.wmse);
     let _ = writeln!(
         o,
         "   plain MSE           = Σ r² / n   = {sum_r:.4} / {n} = {:.6}   (weighting ×{:.4})",
@@ -158,8 +123,15 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     );
     let (gr, gh) = (e.grad_norms[0], e.grad_norms[1]);
     let sum_g = gr + gh;
-    let _ = writeln!(o, "\n3. Task weights (GABA past its warm-up)   g_rul = {gr}, g_health = {gh}, ratio g_max/g_min = {:.4}", e.ratio);
-    let _ = writeln!(o, "   raw      raw_i = (S − g_i)/((K − 1)·S), S = {sum_g}:  raw_rul = g_health/S, raw_health = g_rul/S");
+    let _ = writeln!(
+        o,
+        "\n3. Task weights (GABA past its warm-up)   g_rul = {gr}, g_health = {gh}, ratio g_max/g_min = {:.4}",
+        e.ratio
+    );
+    let _ = writeln!(
+        o,
+        "   raw      raw_i = (S − g_i)/((K − 1)·S), S = {sum_g}:  raw_rul = g_health/S, raw_health = g_rul/S"
+    );
     let _ = writeln!(o, "            raw     = {}", pair(&e.lambda.raw));
     let _ = writeln!(
         o,
@@ -169,17 +141,10 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     let _ = writeln!(o, "            ema     = {}", pair(&e.lambda.ema));
     let _ = writeln!(o, "   floor    f_i = max(ema_i, ε), ε = {eps}");
     let _ = writeln!(o, "            floored = {}", pair(&e.lambda.floored));
-    let _ = writeln!(
-        o,
-        "   final    λ*_i = f_i / Σ_k f_k, Σf = {:.6}",
-        e.lambda.floored.iter().sum::<f64>()
-    );
+    let _ = writeln!(o, "   final    λ*_i = f_i / Σ_k f_k, Σf = {:.6}", e.lambda.floored.iter().sum::<f64>());
     let _ = writeln!(o, "            λ*      = {}", pair(&e.lambda.final_));
     let l = &e.lambda.final_;
-    let _ = writeln!(
-        o,
-        "\n4. Composed loss  L = λ*_rul·L_rul + λ*_health·L_health"
-    );
+    let _ = writeln!(o, "\n4. Composed loss  L = λ*_rul·L_rul + λ*_health·L_health");
     let _ = writeln!(
         o,
         "   L = {:.6}·{:.6} + {:.6}·{} = {:.6} + {:.6} = {:.6}",
@@ -192,15 +157,8 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
         e.loss
     );
     let c = &e.converged.lambda;
-    let _ = writeln!(
-        o,
-        "\n5. Converged controller (ema → raw as n → ∞, then floor and renormalise)"
-    );
+    let _ = writeln!(o, "\n5. Converged controller (ema → raw as n → ∞, then floor and renormalise)");
     let _ = writeln!(o, "   λ*∞ = {}", pair(c));
-    let _ = writeln!(
-        o,
-        "   L∞  = {:.6}·{:.6} + {:.6}·{} = {:.6}",
-        c[0], e.wmse, c[1], e.l_health, e.converged.loss
-    );
+    let _ = writeln!(o, "   L∞  = {:.6}·{:.6} + {:.6}·{} = {:.6}", c[0], e.wmse, c[1], e.l_health, e.converged.loss);
     o
 }

@@ -51,7 +51,10 @@ fn print_table(f: &Forecast) {
     let label = if h.synthetic { "SYNTHETIC fleet".to_string() } else { h.subset.clone() };
     println!("run {}  ({label}, method {}), engines from {}", h.run_dir, h.method, h.engines_file);
     println!("last window of {} cycles per engine; condition is the last cycle's (of {})", h.window, h.n_conditions);
-    println!("{:>6} {:>7} {:>8}  {:<9} {:>8} {:>11} {:>10} {:>9}", "unit", "cycles", "RUL", "health", "p_normal", "p_degrading", "p_critical", "condition");
+    println!(
+        "{:>6} {:>7} {:>8}  {:<9} {:>8} {:>11} {:>10} {:>9}",
+        "unit", "cycles", "RUL", "health", "p_normal", "p_degrading", "p_critical", "condition"
+    );
     for e in &f.engines {
         println!(
             "{:>6} {:>7} {:>8.1}  {:<9} {:>8.3} {:>11.3} {:>10.3} {:>9}{}",

@@ -24,9 +24,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let s = grace_report::report::report(
         &a.input,
         &out,
-        grace_report::report::Options {
-            max_points: a.max_points.max(2),
-        },
+        grace_report::report::Options { max_points: a.max_points.max(2) },
     )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -39,11 +37,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if s.runs == 1 { "" } else { "s" },
             s.index.display()
         );
-        println!(
-            "  {} pages, {} figure files (PNG + SVG)",
-            s.pages.len(),
-            s.figures.len()
-        );
+        println!("  {} pages, {} figure files (PNG + SVG)", s.pages.len(), s.figures.len());
         if s.synthetic {
             println!("  data: SYNTHETIC fleet (flagged on the page); not C-MAPSS results");
         }

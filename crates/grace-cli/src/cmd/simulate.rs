@@ -45,15 +45,7 @@ pub struct Args {
 fn task_names(k: usize) -> Vec<String> {
     match k {
         2 => vec!["rul".into(), "health".into()],
-        _ => (0..k)
-            .map(|i| {
-                if i == 0 {
-                    "rul".into()
-                } else {
-                    format!("aux{i}")
-                }
-            })
-            .collect(),
+        _ => (0..k).map(|i| if i == 0 { "rul".into() } else { format!("aux{i}") }).collect(),
     }
 }
 
@@ -73,22 +65,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let cfg = SimConfig {
         ratio: a.ratio,
         tasks: a.tasks,
-        gaba: GabaConfig {
-            beta: a.beta,
-            floor: a.floor,
-            warmup: a.warmup,
-        },
+        gaba: GabaConfig { beta: a.beta, floor: a.floor, warmup: a.warmup },
         steps: a.steps,
         noise: a.noise,
     };
     let ext = match &a.out {
         None => None,
-        Some(p) => match p
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        Some(p) => match p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some(e @ ("svg" | "png" | "csv")) => Some(e.to_string()),
             _ => bail!("--out {} must end in .svg, .png or .csv", p.display()),
         },
@@ -98,12 +81,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let (Some(p), Some(e)) = (&a.out, ext.as_deref()) {
         match e {
             "csv" => write_atomic(p, |tmp| std::fs::write(tmp, csv(&t)).map_err(Into::into))?,
-            "svg" => write_atomic(p, |tmp| {
-                plot(plotters::prelude::SVGBackend::new(tmp, (1000, 600)), &t)
-            })?,
-            _ => write_atomic(p, |tmp| {
-                plot(plotters::prelude::BitMapBackend::new(tmp, (1000, 600)), &t)
-            })?,
+            "svg" => write_atomic(p, |tmp| plot(plotters::prelude::SVGBackend::new(tmp, (1000, 600)), &t))?,
+            _ => write_atomic(p, |tmp| plot(plotters::prelude::BitMapBackend::new(tmp, (1000, 600)), &t))?,
         }
     }
     let names = task_names(cfg.tasks);
@@ -135,7 +114,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cfg.gaba.floor,
         cfg.gaba.warmup,
         cfg.steps,
-        if cfg.noise > 0.0 { format!("log-normal noise σ = {} (seed {})", cfg.noise, a.seed) } else { "no noise".into() }
+        if cfg.noise > 0.0 {
+            format!("log-normal noise σ = {} (seed {})", cfg.noise, a.seed)
+        } else {
+            "no noise".into()
+        }
     );
     print!("\n{:>8}", "step");
     for n in &names {
@@ -155,18 +138,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!();
     match t.floor_binds_at {
         Some(b) => println!("floor ε = {} first binds at step {b}", cfg.gaba.floor),
-        None => println!(
-            "floor ε = {} never binds in {} steps",
-            cfg.gaba.floor, cfg.steps
-        ),
+        None => println!("floor ε = {} never binds in {} steps", cfg.gaba.floor, cfg.steps),
     }
-    let fmt = |v: &[f64]| {
-        v.iter()
-            .zip(&names)
-            .map(|(x, n)| format!("{n} {x:.6}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let fmt = |v: &[f64]| v.iter().zip(&names).map(|(x, n)| format!("{n} {x:.6}")).collect::<Vec<_>>().join(", ");
     println!("equilibrium λ* (ema = raw): {}", fmt(&t.equilibrium));
     println!("final λ* (step {}): {}", t.lambda.len() - 1, fmt(last));
     match t.settled_at {
@@ -219,11 +193,7 @@ fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> a
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let c = &t.config;
     let n = t.lambda.len() as f64;
-    let noise = if c.noise > 0.0 {
-        format!(", noise σ {}", c.noise)
-    } else {
-        String::new()
-    };
+    let noise = if c.noise > 0.0 { format!(", noise σ {}", c.noise) } else { String::new() };
     let title = format!(
         "GABA task weights: ratio {}, β {}, ε {}, warm-up {}{noise}",
         c.ratio, c.gaba.beta, c.gaba.floor, c.gaba.warmup
@@ -252,17 +222,9 @@ fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> a
             ))
             .map_err(|e| err(&e))?
             .label(format!("λ_{name}"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         let eq = t.equilibrium[i];
-        chart
-            .draw_series(std::iter::once(Circle::new(
-                (n - 1.0, eq),
-                5,
-                color.filled(),
-            )))
-            .map_err(|e| err(&e))?;
+        chart.draw_series(std::iter::once(Circle::new((n - 1.0, eq), 5, color.filled()))).map_err(|e| err(&e))?;
         // Tasks with the same equilibrium (the K − 1 auxiliaries) would print on top of each other.
         if t.equilibrium[..i].iter().any(|o| (o - eq).abs() < 1e-3) {
             continue;
@@ -277,12 +239,7 @@ fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> a
     }
     let grey = RGBColor(90, 90, 90);
     chart
-        .draw_series(DashedLineSeries::new(
-            vec![(0.0, c.gaba.floor), (n, c.gaba.floor)],
-            10,
-            6,
-            grey.stroke_width(2),
-        ))
+        .draw_series(DashedLineSeries::new(vec![(0.0, c.gaba.floor), (n, c.gaba.floor)], 10, 6, grey.stroke_width(2)))
         .map_err(|e| err(&e))?
         .label(format!("floor ε = {}", c.gaba.floor))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));

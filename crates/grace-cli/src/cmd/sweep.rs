@@ -79,25 +79,13 @@ fn effective_source(a: &Args) -> anyhow::Result<String> {
     if let Some(d) = &a.data {
         return Ok(d.clone());
     }
-    if let Some(v) = a
-        .sets
-        .iter()
-        .rev()
-        .find_map(|s| s.strip_prefix("data.source="))
-    {
+    if let Some(v) = a.sets.iter().rev().find_map(|s| s.strip_prefix("data.source=")) {
         return Ok(v.trim().trim_matches('"').to_string());
     }
     if let Some(p) = &a.config {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("reading --config {}", p.display()))?;
-        let t: toml::Table = text
-            .parse()
-            .with_context(|| format!("--config {}: not valid TOML", p.display()))?;
-        if let Some(s) = t
-            .get("data")
-            .and_then(|d| d.get("source"))
-            .and_then(|s| s.as_str())
-        {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading --config {}", p.display()))?;
+        let t: toml::Table = text.parse().with_context(|| format!("--config {}: not valid TOML", p.display()))?;
+        if let Some(s) = t.get("data").and_then(|d| d.get("source")).and_then(|s| s.as_str()) {
             return Ok(s.to_string());
         }
     }
@@ -121,16 +109,9 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
     let subsets: Vec<String> = if synthetic {
         vec![SYNTHETIC.to_string()]
     } else {
-        let s: Vec<String> = a
-            .subsets
-            .iter()
-            .map(|s| s.trim().to_ascii_uppercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = s
-            .iter()
-            .find(|s| !["FD001", "FD002", "FD003", "FD004"].contains(&s.as_str()))
-        {
+        let s: Vec<String> =
+            a.subsets.iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect();
+        if let Some(bad) = s.iter().find(|s| !["FD001", "FD002", "FD003", "FD004"].contains(&s.as_str())) {
             bail!("--subsets: unknown subset {bad}; use FD001, FD002, FD003 or FD004");
         }
         s
@@ -147,25 +128,14 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
         train_args.extend(["--device".into(), d.clone()]);
     }
     if let Some(c) = &a.config {
-        let abs = std::fs::canonicalize(c)
-            .with_context(|| format!("--config {}: no such file", c.display()))?;
+        let abs = std::fs::canonicalize(c).with_context(|| format!("--config {}: no such file", c.display()))?;
         train_args.extend(["--config".into(), abs.to_string_lossy().into_owned()]);
     }
     for s in &a.sets {
         train_args.extend(["--set".into(), s.clone()]);
     }
-    let manifest = Manifest {
-        data: source,
-        synthetic,
-        subsets,
-        methods: a.methods.clone(),
-        seeds,
-        train_args,
-    };
-    Ok(Sweep {
-        items: manifest.items(),
-        manifest,
-    })
+    let manifest = Manifest { data: source, synthetic, subsets, methods: a.methods.clone(), seeds, train_args };
+    Ok(Sweep { items: manifest.items(), manifest })
 }
 
 fn log_tail(path: &Path, n: usize) -> String {
@@ -247,8 +217,7 @@ fn execute(exe: &Path, sweep: &Sweep, out: &Path, item: &PlanItem, threads: usiz
 }
 
 fn write_manifest(out: &Path, m: &Manifest) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating the sweep directory {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating the sweep directory {}", out.display()))?;
     let merged = match Manifest::read(out)? {
         Some(old) => Manifest::merge(&old, m, out)?,
         None => m.clone(),
@@ -263,10 +232,7 @@ fn print_table(out: &Path, json: bool, outcomes: Option<&[Outcome]>) -> anyhow::
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", table.to_markdown());
-        eprintln!(
-            "tables: {}/results.md, results.csv, results.json",
-            out.display()
-        );
+        eprintln!("tables: {}/results.md, results.csv, results.json", out.display());
     }
     Ok(())
 }
@@ -274,10 +240,7 @@ fn print_table(out: &Path, json: bool, outcomes: Option<&[Outcome]>) -> anyhow::
 pub fn run(a: Args) -> anyhow::Result<()> {
     if a.collect {
         if !a.out.is_dir() {
-            bail!(
-                "--collect --out {}: no such sweep directory",
-                a.out.display()
-            );
+            bail!("--collect --out {}: no such sweep directory", a.out.display());
         }
         return print_table(&a.out, a.json, None);
     }
@@ -306,18 +269,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("data: SYNTHETIC fleet; --subsets is ignored (one SYNTHETIC axis)");
     }
     let jobs = a.jobs.max(1).min(items.len().max(1));
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = a.threads.unwrap_or((cores / jobs).max(1));
-    let exe = std::env::current_exe()
-        .context("locating the grace binary for the training subprocesses")?;
+    let exe = std::env::current_exe().context("locating the grace binary for the training subprocesses")?;
     if !a.json {
-        eprintln!(
-            "sweep {}: {} runs, {jobs} at a time, {threads} libtorch threads each",
-            a.out.display(),
-            items.len()
-        );
+        eprintln!("sweep {}: {} runs, {jobs} at a time, {threads} libtorch threads each", a.out.display(), items.len());
     }
     let total = items.len();
     let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
@@ -331,13 +287,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let o = execute(&exe, &sweep, &a.out, &item, threads);
                 let mut all = outcomes.lock().unwrap();
                 if !a.json {
-                    eprintln!(
-                        "[{}/{total}] {} {} ({:.1} s)",
-                        all.len() + 1,
-                        o.name,
-                        o.action,
-                        o.seconds
-                    );
+                    eprintln!("[{}/{total}] {} {} ({:.1} s)", all.len() + 1, o.name, o.action, o.seconds);
                 }
                 if let Some(e) = &o.error {
                     eprintln!("run {} FAILED: {e}", o.name);
@@ -353,13 +303,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&outcomes)?);
         } else if let Some(o) = outcomes.first() {
-            println!(
-                "item {}: {} {} -> {}",
-                o.index,
-                o.name,
-                o.action,
-                o.run_dir.display()
-            );
+            println!("item {}: {} {} -> {}", o.index, o.name, o.action, o.run_dir.display());
         }
     } else {
         print_table(&a.out, a.json, Some(&outcomes))?;

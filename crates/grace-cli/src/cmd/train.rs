@@ -77,7 +77,10 @@ pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
         }
     }
     if let Some(f) = &a.features {
-        sets.push(format!("data.prep.features={}", toml_str(if f == "14" { "sensors" } else { "sensors_and_settings" })));
+        sets.push(format!(
+            "data.prep.features={}",
+            toml_str(if f == "14" { "sensors" } else { "sensors_and_settings" })
+        ));
     }
     let mut opt = |key: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -105,7 +108,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         let cfg = resolve(&a)?;
         let dir = a.out.clone().unwrap_or_else(|| {
-            PathBuf::from("runs").join(format!("{}_{}_seed{}", if cfg.data.is_synthetic() { "SYNTHETIC" } else { &cfg.data.subset }, cfg.method.name, cfg.train.seed))
+            PathBuf::from("runs").join(format!(
+                "{}_{}_seed{}",
+                if cfg.data.is_synthetic() { "SYNTHETIC" } else { &cfg.data.subset },
+                cfg.method.name,
+                cfg.train.seed
+            ))
         });
         if !a.json {
             if cfg.data.is_synthetic() {
@@ -129,11 +137,21 @@ pub fn print_results(r: &RunResults, dir: &std::path::Path, json: bool) -> anyho
     println!("run {}  ({label}, method {}, seed {})", dir.display(), r.method, r.seed);
     println!(
         "selected epoch {} of {} by validation RMSE {:.2} on {} held-out training engines (test-like cut: RMSE {:.2})",
-        r.validation.best_epoch, r.epochs_run, r.validation.best_val_rmse, r.protocol.validation_units.len(), r.validation.cut.rmse
+        r.validation.best_epoch,
+        r.epochs_run,
+        r.validation.best_val_rmse,
+        r.protocol.validation_units.len(),
+        r.validation.cut.rmse
     );
     println!("test set, scored once, last window of each of {} engines:", r.test.engines);
-    println!("  truth capped at {:>5}:  RMSE {:>7.2}  NASA {:>10.1}  MAE {:>7.2}", r.protocol.max_rul, r.test.capped.rmse, r.test.capped.nasa, r.test.capped.mae);
-    println!("  truth uncapped:        RMSE {:>7.2}  NASA {:>10.1}  MAE {:>7.2}", r.test.uncapped.rmse, r.test.uncapped.nasa, r.test.uncapped.mae);
+    println!(
+        "  truth capped at {:>5}:  RMSE {:>7.2}  NASA {:>10.1}  MAE {:>7.2}",
+        r.protocol.max_rul, r.test.capped.rmse, r.test.capped.nasa, r.test.capped.mae
+    );
+    println!(
+        "  truth uncapped:        RMSE {:>7.2}  NASA {:>10.1}  MAE {:>7.2}",
+        r.test.uncapped.rmse, r.test.uncapped.nasa, r.test.uncapped.mae
+    );
     println!("  health: accuracy {:.3}, macro-F1 {:.3}", r.test.health_accuracy, r.test.health_macro_f1);
     println!("  {:.1} s training, {} steps", r.train_seconds, r.steps);
     Ok(())

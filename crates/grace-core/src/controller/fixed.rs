@@ -25,25 +25,13 @@ impl Fixed {
     /// deliberate 1.0/1.0 stays a plain sum.
     pub fn new(weights: Vec<f64>) -> Result<Fixed, CoreError> {
         if weights.len() < 2 {
-            return Err(CoreError::invalid(
-                "number of fixed task weights",
-                weights.len(),
-                "≥ 2",
-            ));
+            return Err(CoreError::invalid("number of fixed task weights", weights.len(), "≥ 2"));
         }
         if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(CoreError::invalid(
-                format!("fixed task weight[{i}]"),
-                weights[i],
-                "finite and ≥ 0",
-            ));
+            return Err(CoreError::invalid(format!("fixed task weight[{i}]"), weights[i], "finite and ≥ 0"));
         }
         if weights.iter().all(|w| *w == 0.0) {
-            return Err(CoreError::invalid(
-                "fixed task weights",
-                "all zero",
-                "not all zero",
-            ));
+            return Err(CoreError::invalid("fixed task weights", "all zero", "not all zero"));
         }
         Ok(Fixed { weights, step: 0 })
     }
@@ -76,25 +64,15 @@ impl TaskWeighting for Fixed {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(Snapshot {
-            controller: "fixed".into(),
-            weights: self.weights.clone(),
-            step: self.step,
-        })
-        .expect("a fixed-weight snapshot is plain numbers and always serialises")
+        serde_json::to_value(Snapshot { controller: "fixed".into(), weights: self.weights.clone(), step: self.step })
+            .expect("a fixed-weight snapshot is plain numbers and always serialises")
     }
 
     fn restore(&mut self, v: &serde_json::Value) -> Result<(), CoreError> {
-        let fail = |why: String| CoreError::Restore {
-            controller: "fixed".into(),
-            why,
-        };
+        let fail = |why: String| CoreError::Restore { controller: "fixed".into(), why };
         let s: Snapshot = serde_json::from_value(v.clone()).map_err(|e| fail(e.to_string()))?;
         if s.controller != "fixed" {
-            return Err(fail(format!(
-                "the state belongs to controller `{}`",
-                s.controller
-            )));
+            return Err(fail(format!("the state belongs to controller `{}`", s.controller)));
         }
         if s.weights.len() != self.weights.len() {
             return Err(fail(format!(
@@ -117,48 +95,25 @@ mod tests {
     #[test]
     fn steps_return_the_fixed_weights() {
         let mut f = Fixed::new(vec![0.5, 0.5]).unwrap();
-        let r = f
-            .step(&StepInput {
-                grad_norms: None,
-                losses: &[900.0, 1.1],
-            })
-            .unwrap();
+        let r = f.step(&StepInput { grad_norms: None, losses: &[900.0, 1.1] }).unwrap();
         assert_eq!(r.weights, vec![0.5, 0.5]);
         assert_eq!((r.step, r.skipped, r.warmup), (0, false, false));
         assert!(r.norms.is_empty() && r.ratio.is_nan());
-        let r = f
-            .step(&StepInput {
-                grad_norms: Some(&[40.0, 0.2]),
-                losses: &[900.0, 1.1],
-            })
-            .unwrap();
+        let r = f.step(&StepInput { grad_norms: Some(&[40.0, 0.2]), losses: &[900.0, 1.1] }).unwrap();
         assert_eq!(r.step, 1);
         assert!((r.ratio - 200.0).abs() < 1e-12);
-        assert!(f
-            .step(&StepInput {
-                grad_norms: Some(&[1.0]),
-                losses: &[1.0, 1.0]
-            })
-            .is_err());
+        assert!(f.step(&StepInput { grad_norms: Some(&[1.0]), losses: &[1.0, 1.0] }).is_err());
     }
 
     #[test]
     fn rejects_bad_weights_and_round_trips() {
         assert!(Fixed::new(vec![1.0]).is_err());
         assert!(Fixed::new(vec![0.0, 0.0]).is_err());
-        assert!(Fixed::new(vec![0.5, -0.1])
-            .unwrap_err()
-            .to_string()
-            .contains("weight[1]"));
+        assert!(Fixed::new(vec![0.5, -0.1]).unwrap_err().to_string().contains("weight[1]"));
         let mut a = Fixed::new(vec![0.7, 0.3]).unwrap();
-        a.step(&StepInput {
-            grad_norms: None,
-            losses: &[1.0, 1.0],
-        })
-        .unwrap();
+        a.step(&StepInput { grad_norms: None, losses: &[1.0, 1.0] }).unwrap();
         let mut b = Fixed::new(vec![0.5, 0.5]).unwrap();
-        b.restore(&serde_json::from_str(&serde_json::to_string(&a.state()).unwrap()).unwrap())
-            .unwrap();
+        b.restore(&serde_json::from_str(&serde_json::to_string(&a.state()).unwrap()).unwrap()).unwrap();
         assert_eq!(a, b);
     }
 }

@@ -25,11 +25,7 @@ pub struct GabaConfig {
 
 impl Default for GabaConfig {
     fn default() -> Self {
-        GabaConfig {
-            beta: 0.99,
-            floor: 0.05,
-            warmup: 100,
-        }
+        GabaConfig { beta: 0.99, floor: 0.05, warmup: 100 }
     }
 }
 
@@ -127,26 +123,14 @@ impl Gaba {
 
 fn check_ema(ema: &[f64]) -> Result<(), CoreError> {
     if ema.len() < 2 {
-        return Err(CoreError::invalid(
-            "number of tasks K (EMA length)",
-            ema.len(),
-            "≥ 2",
-        ));
+        return Err(CoreError::invalid("number of tasks K (EMA length)", ema.len(), "≥ 2"));
     }
     if let Some(i) = ema.iter().position(|e| !(e.is_finite() && *e >= 0.0)) {
-        return Err(CoreError::invalid(
-            format!("GABA EMA[{i}]"),
-            ema[i],
-            "finite and ≥ 0",
-        ));
+        return Err(CoreError::invalid(format!("GABA EMA[{i}]"), ema[i], "finite and ≥ 0"));
     }
     // With ε = 0 an all-zero EMA would renormalise 0/0.
     if ema.iter().sum::<f64>() <= 0.0 {
-        return Err(CoreError::invalid(
-            "sum of the GABA EMA",
-            ema.iter().sum::<f64>(),
-            "> 0",
-        ));
+        return Err(CoreError::invalid("sum of the GABA EMA", ema.iter().sum::<f64>(), "> 0"));
     }
     Ok(())
 }
@@ -194,9 +178,7 @@ impl TaskWeighting for Gaba {
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
         check_task_len("per-task losses", self.ema.len(), obs.losses)?;
-        let norms = obs
-            .grad_norms
-            .ok_or_else(|| CoreError::MissingGradNorms("gaba".into()))?;
+        let norms = obs.grad_norms.ok_or_else(|| CoreError::MissingGradNorms("gaba".into()))?;
         self.step_norms(norms)
     }
 
@@ -215,16 +197,10 @@ impl TaskWeighting for Gaba {
     }
 
     fn restore(&mut self, v: &serde_json::Value) -> Result<(), CoreError> {
-        let fail = |why: String| CoreError::Restore {
-            controller: "gaba".into(),
-            why,
-        };
+        let fail = |why: String| CoreError::Restore { controller: "gaba".into(), why };
         let s: Snapshot = serde_json::from_value(v.clone()).map_err(|e| fail(e.to_string()))?;
         if s.controller != "gaba" {
-            return Err(fail(format!(
-                "the state belongs to controller `{}`",
-                s.controller
-            )));
+            return Err(fail(format!("the state belongs to controller `{}`", s.controller)));
         }
         if s.ema.len() != self.ema.len() {
             return Err(fail(format!(
@@ -247,10 +223,7 @@ mod tests {
     }
 
     fn past_warmup() -> GabaConfig {
-        GabaConfig {
-            warmup: 0,
-            ..GabaConfig::default()
-        }
+        GabaConfig { warmup: 0, ..GabaConfig::default() }
     }
 
     #[test]
@@ -274,11 +247,7 @@ mod tests {
         let mut g = Gaba::new(2, past_warmup()).unwrap();
         let r = g.step_norms(&[12.5, 0.05]).unwrap();
         assert!(!r.warmup && !r.skipped);
-        assert!(close(
-            &r.ema,
-            &[0.495_039_840_637, 0.504_960_159_363],
-            1e-12
-        ));
+        assert!(close(&r.ema, &[0.495_039_840_637, 0.504_960_159_363], 1e-12));
         assert_eq!(r.floored, r.ema);
         assert!(close(&r.weights, &r.ema, 1e-15));
         assert!((r.ratio - 250.0).abs() < 1e-9);
@@ -291,11 +260,7 @@ mod tests {
         // λ* = (0.05/1.04, 0.99/1.04) = (0.048076923…, 0.951923076…)
         let (f, w) = floor_and_renormalise(&[0.01, 0.99], 0.05);
         assert_eq!(f, vec![0.05, 0.99]);
-        assert!(close(
-            &w,
-            &[0.048_076_923_076_923, 0.951_923_076_923_077],
-            1e-14
-        ));
+        assert!(close(&w, &[0.048_076_923_076_923, 0.951_923_076_923_077], 1e-14));
         // equilibrium for norms (500, 1): raw = (1/501, 500/501), floored = (0.05, 0.998004),
         // Σ = 1.048004 → λ* = (0.0477097…, 0.9522902…)
         let eq = equilibrium(&[500.0, 1.0], 0.05).unwrap();
@@ -307,14 +272,7 @@ mod tests {
     #[test]
     fn warmup_holds_uniform_then_moves() {
         // W = 3: steps 0, 1, 2 use raw = 1/2 whatever the norms; step 3 uses the norms.
-        let mut g = Gaba::new(
-            2,
-            GabaConfig {
-                warmup: 3,
-                ..GabaConfig::default()
-            },
-        )
-        .unwrap();
+        let mut g = Gaba::new(2, GabaConfig { warmup: 3, ..GabaConfig::default() }).unwrap();
         for s in 0..3 {
             let r = g.step_norms(&[100.0, 1.0]).unwrap();
             assert!(r.warmup);
@@ -333,11 +291,7 @@ mod tests {
     fn k3_closed_form_after_n_steps() {
         // Constant norms, no warm-up: ema(n) = β^n·(1/3) + (1 − β^n)·raw.
         // g = (1, 2, 3) → raw = (5/12, 1/3, 1/4); β = 0.9, n = 20: β^n = 0.121576654…
-        let cfg = GabaConfig {
-            beta: 0.9,
-            floor: 0.05,
-            warmup: 0,
-        };
+        let cfg = GabaConfig { beta: 0.9, floor: 0.05, warmup: 0 };
         let mut g = Gaba::new(3, cfg).unwrap();
         let mut last = None;
         for _ in 0..20 {
@@ -358,13 +312,7 @@ mod tests {
         let mut g = Gaba::new(2, past_warmup()).unwrap();
         g.step_norms(&[4.0, 1.0]).unwrap();
         let before = g.clone();
-        for bad in [
-            [0.0, 0.0],
-            [f64::NAN, 1.0],
-            [1.0, f64::INFINITY],
-            [-1.0, 2.0],
-            [f64::MAX, f64::MAX],
-        ] {
+        for bad in [[0.0, 0.0], [f64::NAN, 1.0], [1.0, f64::INFINITY], [-1.0, 2.0], [f64::MAX, f64::MAX]] {
             let r = g.step_norms(&bad).unwrap();
             assert!(r.skipped, "{bad:?}");
             assert_eq!(r.raw, before.ema, "raw := previous EMA");
@@ -383,61 +331,20 @@ mod tests {
     #[test]
     fn misuse_is_an_error() {
         let mut g = Gaba::new(2, GabaConfig::default()).unwrap();
-        assert!(matches!(
-            g.step_norms(&[1.0]),
-            Err(CoreError::Length { .. })
-        ));
-        let e = g
-            .step(&StepInput {
-                grad_norms: None,
-                losses: &[1.0, 1.0],
-            })
-            .unwrap_err();
+        assert!(matches!(g.step_norms(&[1.0]), Err(CoreError::Length { .. })));
+        let e = g.step(&StepInput { grad_norms: None, losses: &[1.0, 1.0] }).unwrap_err();
         assert!(matches!(e, CoreError::MissingGradNorms(_)));
-        assert!(g
-            .step(&StepInput {
-                grad_norms: Some(&[1.0, 1.0]),
-                losses: &[1.0]
-            })
-            .is_err());
-        assert!(Gaba::new(
-            2,
-            GabaConfig {
-                beta: 1.0,
-                ..GabaConfig::default()
-            }
-        )
-        .is_err());
-        assert!(Gaba::new(
-            2,
-            GabaConfig {
-                floor: -0.1,
-                ..GabaConfig::default()
-            }
-        )
-        .is_err());
-        let e = Gaba::with_state(GabaConfig::default(), vec![0.5, f64::NAN], 0)
-            .unwrap_err()
-            .to_string();
+        assert!(g.step(&StepInput { grad_norms: Some(&[1.0, 1.0]), losses: &[1.0] }).is_err());
+        assert!(Gaba::new(2, GabaConfig { beta: 1.0, ..GabaConfig::default() }).is_err());
+        assert!(Gaba::new(2, GabaConfig { floor: -0.1, ..GabaConfig::default() }).is_err());
+        let e = Gaba::with_state(GabaConfig::default(), vec![0.5, f64::NAN], 0).unwrap_err().to_string();
         assert!(e.contains("EMA[1]"), "{e}");
     }
 
     #[test]
     fn serde_round_trip_is_bit_identical() {
-        let mut a = Gaba::new(
-            3,
-            GabaConfig {
-                warmup: 2,
-                ..GabaConfig::default()
-            },
-        )
-        .unwrap();
-        let norms = [
-            [3.1, 0.7, 0.011],
-            [2.9, 0.013, 1.7],
-            [0.3, 0.1, 0.2],
-            [7.7, 0.001, 0.5],
-        ];
+        let mut a = Gaba::new(3, GabaConfig { warmup: 2, ..GabaConfig::default() }).unwrap();
+        let norms = [[3.1, 0.7, 0.011], [2.9, 0.013, 1.7], [0.3, 0.1, 0.2], [7.7, 0.001, 0.5]];
         for n in &norms {
             a.step_norms(n).unwrap();
         }

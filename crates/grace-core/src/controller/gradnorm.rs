@@ -64,7 +64,15 @@ pub fn gradnorm_update(weights: &[f64], norms: &[f64], losses: &[f64], initial: 
     let rel: Vec<f64> = rate.iter().map(|r| r / mean_rate).collect();
     let mean_g = g.iter().sum::<f64>() / k;
     let targets: Vec<f64> = rel.iter().map(|r| mean_g * r.powf(alpha)).collect();
-    let sign = |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 };
+    let sign = |x: f64| {
+        if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
     let weight_gradient = (0..g.len()).map(|i| sign(g[i] - targets[i]) * norms[i]).collect();
     Update { weighted_norms: g, relative_rates: rel, targets, weight_gradient }
 }
@@ -197,7 +205,13 @@ impl TaskWeighting for GradNorm {
             return Err(fail(format!("weight w[{i}] = {} is not finite and > 0", s.weights[i])));
         }
         GradNorm::new(k, s.alpha, s.adam.lr).map_err(|e| fail(e.to_string()))?;
-        *self = GradNorm { alpha: s.alpha, weights: s.weights, initial_losses: s.initial_losses, adam: s.adam, step: s.step };
+        *self = GradNorm {
+            alpha: s.alpha,
+            weights: s.weights,
+            initial_losses: s.initial_losses,
+            adam: s.adam,
+            step: s.step,
+        };
         Ok(())
     }
 }
@@ -272,7 +286,11 @@ mod tests {
     #[test]
     fn serde_round_trip_is_bit_identical() {
         let mut a = GradNorm::new(3, 1.5, 0.025).unwrap();
-        let steps = [([30.0, 0.3, 1.0], [900.0, 1.1, 0.5]), ([25.0, 0.4, 0.9], [800.0, 1.0, 0.45]), ([20.0, 0.5, 1.1], [600.0, 0.95, 0.5])];
+        let steps = [
+            ([30.0, 0.3, 1.0], [900.0, 1.1, 0.5]),
+            ([25.0, 0.4, 0.9], [800.0, 1.0, 0.45]),
+            ([20.0, 0.5, 1.1], [600.0, 0.95, 0.5]),
+        ];
         for (n, l) in &steps {
             go(&mut a, n, l).unwrap();
         }

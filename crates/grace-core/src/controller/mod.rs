@@ -119,27 +119,14 @@ impl Default for ControllerParams {
 
 impl ControllerParams {
     pub fn gaba_config(&self) -> GabaConfig {
-        GabaConfig {
-            beta: self.beta,
-            floor: self.floor,
-            warmup: self.warmup,
-        }
+        GabaConfig { beta: self.beta, floor: self.floor, warmup: self.warmup }
     }
 }
 
 /// Names [`controller_for`] accepts: controller names and the SPEC §4.3 method names (every
 /// method's weighting is arithmetic, including the learned ones; see each module).
-pub const CONTROLLER_NAMES: &[&str] = &[
-    "gaba",
-    "fixed",
-    "grace",
-    "baseline",
-    "amnl",
-    "single",
-    "uncertainty",
-    "dwa",
-    "gradnorm",
-];
+pub const CONTROLLER_NAMES: &[&str] =
+    &["gaba", "fixed", "grace", "baseline", "amnl", "single", "uncertainty", "dwa", "gradnorm"];
 
 /// The registry: builds the controller for a controller or method name and K tasks.
 ///
@@ -147,18 +134,12 @@ pub const CONTROLLER_NAMES: &[&str] = &[
 /// `params.fixed_weights` says otherwise); `single` → fixed one-hot on task 0 (RUL);
 /// `fixed` → `params.fixed_weights` or uniform; `uncertainty`, `dwa`, `gradnorm` → their
 /// controllers with `uncertainty_lr`, `temperature`, `alpha` and `gradnorm_lr`.
-pub fn controller_for(
-    name: &str,
-    k: usize,
-    params: &ControllerParams,
-) -> Result<Box<dyn TaskWeighting>, CoreError> {
+pub fn controller_for(name: &str, k: usize, params: &ControllerParams) -> Result<Box<dyn TaskWeighting>, CoreError> {
     if k < 2 {
         return Err(CoreError::invalid("number of tasks K", k, "≥ 2"));
     }
     let fixed = |default: Vec<f64>| -> Result<Box<dyn TaskWeighting>, CoreError> {
-        Ok(Box::new(Fixed::new(
-            params.fixed_weights.clone().unwrap_or(default),
-        )?))
+        Ok(Box::new(Fixed::new(params.fixed_weights.clone().unwrap_or(default))?))
     };
     match name {
         "gaba" | "grace" => Ok(Box::new(Gaba::new(k, params.gaba_config())?)),
@@ -171,10 +152,7 @@ pub fn controller_for(
         "uncertainty" => Ok(Box::new(Uncertainty::new(k, params.uncertainty_lr)?)),
         "dwa" => Ok(Box::new(Dwa::new(k, params.temperature)?)),
         "gradnorm" => Ok(Box::new(GradNorm::new(k, params.alpha, params.gradnorm_lr)?)),
-        _ => Err(CoreError::UnknownMethod {
-            name: name.to_string(),
-            known: CONTROLLER_NAMES.join(", "),
-        }),
+        _ => Err(CoreError::UnknownMethod { name: name.to_string(), known: CONTROLLER_NAMES.join(", ") }),
     }
 }
 
@@ -238,14 +216,8 @@ mod tests {
         assert_eq!(controller_for("grace", 2, &p).unwrap().name(), "gaba");
         assert!(controller_for("grace", 2, &p).unwrap().needs_grad_norms());
         assert!(!controller_for("amnl", 2, &p).unwrap().needs_grad_norms());
-        assert_eq!(
-            controller_for("baseline", 2, &p).unwrap().current_weights(),
-            vec![0.5, 0.5]
-        );
-        assert_eq!(
-            controller_for("single", 3, &p).unwrap().current_weights(),
-            vec![1.0, 0.0, 0.0]
-        );
+        assert_eq!(controller_for("baseline", 2, &p).unwrap().current_weights(), vec![0.5, 0.5]);
+        assert_eq!(controller_for("single", 3, &p).unwrap().current_weights(), vec![1.0, 0.0, 0.0]);
         assert!(controller_for("gradnorm", 2, &p).unwrap().needs_grad_norms());
         assert!(!controller_for("uncertainty", 2, &p).unwrap().needs_grad_norms());
         assert!(!controller_for("dwa", 2, &p).unwrap().needs_grad_norms());
@@ -270,17 +242,9 @@ mod tests {
         };
         let mut g = controller_for("gaba", 2, &p).unwrap();
         // raw = (1/4, 3/4); ema = 0.5·0.5 + 0.5·0.25 = 0.375 and 0.5·0.5 + 0.5·0.75 = 0.625
-        let r = g
-            .step(&StepInput {
-                grad_norms: Some(&[3.0, 1.0]),
-                losses: &[1.0, 1.0],
-            })
-            .unwrap();
+        let r = g.step(&StepInput { grad_norms: Some(&[3.0, 1.0]), losses: &[1.0, 1.0] }).unwrap();
         assert_eq!(r.ema, vec![0.375, 0.625]);
-        assert_eq!(
-            controller_for("amnl", 2, &p).unwrap().current_weights(),
-            vec![0.7, 0.3]
-        );
+        assert_eq!(controller_for("amnl", 2, &p).unwrap().current_weights(), vec![0.7, 0.3]);
         // T = 0.5 reaches DWA: means (2, 1) then (1, 1) → r = (0.5, 1), r/T = (1, 2),
         // λ_0 = 2/(1 + e) = 0.5378828427
         let mut d = controller_for("dwa", 2, &p).unwrap();

@@ -92,7 +92,10 @@ impl TaskWeighting for Uncertainty {
             self.adam.update(&mut next, &grad);
             if let Some(i) = next.iter().position(|s| !s.is_finite()) {
                 return Err(CoreError::invalid(
-                    format!("uncertainty log-variance s[{i}] after step {step} (losses {:?}); the run stops here", obs.losses),
+                    format!(
+                        "uncertainty log-variance s[{i}] after step {step} (losses {:?}); the run stops here",
+                        obs.losses
+                    ),
                     next[i],
                     "finite",
                 ));
