@@ -7,6 +7,7 @@
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
+TORCHJD_VERSION=0.18.0
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${GRACE_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/grace/venv-torch-$TORCH_VERSION}
 
@@ -43,6 +44,12 @@ fi
 # The reference implementations used by the benchmarks (optional extras, small).
 if ! "$venv/bin/python" -c 'import pandas, sklearn, safetensors' 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet pandas scikit-learn safetensors || echo "warning: pandas/scikit-learn/safetensors not installed; reference benchmarks will be skipped" >&2
+fi
+# TorchJD, the oracle of the Gram-matrix methods (crates/grace-core/tests/torchjd_oracle.rs), pinned
+# because its aggregators' conventions were checked at this version; [full] brings the cvxpy, ecos
+# and clarabel that its NashMTL and CAGrad need. It requires torch ≥ 2.3, so the torch above stays.
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, cvxpy, ecos, clarabel; sys.exit(m.version('torchjd') != '$TORCHJD_VERSION')" 2>/dev/null; then
+  "$venv/bin/python" -m pip install --quiet "torchjd[full]==$TORCHJD_VERSION" || echo "warning: torchjd $TORCHJD_VERSION not installed; the TorchJD oracle test will fail" >&2
 fi
 
 ln -sfn "$venv" "$root/.venv"

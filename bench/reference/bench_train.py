@@ -117,7 +117,7 @@ def main():
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in gs])).item()
 
     def step_1f2b(i):
-        # per-task gradients once each, combined as λ_r g_r + λ_h g_h (SPEC §4.2, last paragraph)
+        # per-task gradients once each, combined as λ_r g_r + λ_h g_h (docs/reference.md §4.2, last paragraph)
         l_r, l_h = losses(i)
         gr = torch.autograd.grad(l_r, rul_params, retain_graph=True, allow_unused=True)
         gh = torch.autograd.grad(l_h, health_params, allow_unused=True)

@@ -1,7 +1,7 @@
-"""PyTorch reference implementation of the grace dual-task model (SPEC §3) and losses (SPEC §4).
+"""PyTorch reference implementation of the grace dual-task model (docs/reference.md §3) and losses (docs/reference.md §4).
 
 State-dict names match the Rust model (crates/grace-nn/src/model.rs) so weights load across via
-safetensors. Run `python grace_ref.py` to check the parameter counts of SPEC §3.
+safetensors. Run `python grace_ref.py` to check the parameter counts of docs/reference.md §3.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def param_counts(model: GraceRef) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Losses (SPEC §4.1) and the GABA controller (SPEC §4.2)
+# Losses (docs/reference.md §4.1) and the GABA controller (docs/reference.md §4.2)
 
 def mse(pred, y):
     return ((pred - y) ** 2).mean()
@@ -151,7 +151,7 @@ def health_loss(logits, cls):
 
 
 class Gaba:
-    """GABA task weighting (SPEC §4.2): inverse-gradient-norm raw weights, EMA, floor, renorm."""
+    """GABA task weighting (docs/reference.md §4.2): inverse-gradient-norm raw weights, EMA, floor, renorm."""
 
     def __init__(self, k: int = 2, beta: float = 0.99, floor: float = 0.05, warmup: int = 100):
         self.k, self.beta, self.floor, self.warmup = k, beta, floor, warmup

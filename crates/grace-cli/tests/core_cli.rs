@@ -1,21 +1,8 @@
 //! End-to-end tests of `grace explain` and `grace simulate`: run the built binary and check the
-//! printed numbers against values computed by hand from SPEC §4.
+//! printed numbers against values computed by hand from docs/reference.md §4.
 
-use std::process::{Command, Output};
-
-fn grace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace")).args(args).output().expect("the grace binary runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = grace(args);
-    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
-}
+mod common;
+use common::{f, fails, grace, into_closed_pipe, json, stdout};
 
 const EXAMPLE: &[&str] = &[
     "explain",
@@ -90,11 +77,7 @@ fn explain_prints_the_walk_through() {
 
 #[test]
 fn explain_rejects_bad_input_by_name() {
-    let err = |args: &[&str]| {
-        let out = grace(args);
-        assert!(!out.status.success(), "grace {args:?} should fail");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let err = fails;
     let base = ["explain", "--g-rul", "1", "--g-health", "1", "--l-health", "1"];
     let e = err(&[&base[..], &["--y-true", "1,2,3", "--y-pred", "1,2"]].concat());
     assert!(e.contains("expected 3") && e.contains("got 2"), "{e}");
@@ -108,6 +91,77 @@ fn explain_rejects_bad_input_by_name() {
     assert!(e.contains("--prev needs 2 values"), "{e}");
     let e = err(&[EXAMPLE, &["--beta", "1"]].concat());
     assert!(e.contains("β") && e.contains('1'), "{e}");
+}
+
+#[test]
+fn explain_takes_any_finite_prediction_and_prints_clean_numbers() {
+    // ŷ = −5 for y = 10: w = 1 + (1 − 10/125) = 1.92, r = −15, w·r² = 432; y = 130 is exact →
+    // wmse = 432/2 = 216, mse = 225/2 = 112.5. 26.4 + 0.039433 is 26.439432999999998 in floats.
+    let args = [
+        "explain",
+        "--y-true",
+        "10,130",
+        "--y-pred",
+        "-5,130",
+        "--g-rul",
+        "26.4",
+        "--g-health",
+        "0.039433",
+        "--l-health",
+        "0.5",
+    ];
+    let v = json(&[&args[..], &["--json"]].concat());
+    assert_eq!((f(&v["wmse"]), f(&v["mse"]), f(&v["samples"][0]["residual"])), (216.0, 112.5, -15.0));
+    let text = stdout(&args);
+    assert!(text.contains("S = 26.439433:") && !text.contains("26.4394329"), "{text}");
+    assert!(text.contains("   1     10.000     -5.000    -15.000"), "{text}");
+    // a perfect batch has nothing to weight: no NaN factor
+    let text =
+        stdout(&["explain", "--y-true", "3", "--y-pred", "3", "--g-rul", "1", "--g-health", "2", "--l-health", "1"]);
+    assert!(text.contains("= 0.000000\n") && !text.contains("NaN"), "{text}");
+    // the truth is still a remaining life: never negative
+    let e =
+        fails(&["explain", "--y-true", "-1", "--y-pred", "-5", "--g-rul", "1", "--g-health", "1", "--l-health", "1"]);
+    assert!(e.contains("y_true[0] must be ≥ 0, got -1"), "{e}");
+}
+
+#[test]
+fn a_gaba_floor_that_cannot_hold_is_refused_with_the_reason() {
+    // K = 3 tasks, ε = 0.4: three weights summing to 1 cannot all stay at or above 0.4
+    let e = fails(&["simulate", "--tasks", "3", "--floor", "0.4"]);
+    assert!(e.contains("K = 3") && e.contains("1/K = 0.333333") && e.contains("ε·K = 1.200000 ≥ 1"), "{e}");
+    assert!(!e.contains("binds"), "{e}");
+    // explain has two tasks: ε = 0.5 is already too much
+    let e = fails(&[EXAMPLE, &["--floor", "0.5"]].concat());
+    assert!(e.contains("K = 2") && e.contains("1/K = 0.500000"), "{e}");
+    // training refuses it while resolving the config, before any run directory exists
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let e = fails(&["train", "--data", "synthetic", "--set", "method.floor=0.5", "--out", run.to_str().unwrap()]);
+    assert!(e.contains("floor") && e.contains("K = 2"), "{e}");
+    assert!(!run.exists());
+}
+
+#[test]
+fn a_closed_pipe_ends_grace_quietly() {
+    // `grace … | head` after head has quit: no panic, no message, for any command that prints
+    for args in [
+        &["methods"][..],
+        &["methods", "--json"],
+        &[EXAMPLE, &["--json"]].concat(),
+        &["simulate", "--steps", "300"],
+        &["data", "summary", "--data", "synthetic", "--json"],
+    ] {
+        let out = into_closed_pipe(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.is_empty(), "grace {args:?} into a closed pipe said: {err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            // ended by SIGPIPE, as `cat` is
+            assert_eq!(out.status.signal(), Some(13), "grace {args:?}: {:?}", out.status);
+        }
+    }
 }
 
 #[test]

@@ -1,23 +1,8 @@
 //! End-to-end tests of `grace diagnose`: on the synthetic fleet always, and on NASA's FD002 when
 //! GRACE_CMAPSS_DIR is set; the text and the JSON must agree on every number.
 
-use std::process::{Command, Output};
-
-fn grace(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_grace"));
-    c.args(args);
-    c.output().expect("the grace binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = grace(args);
-    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
-}
+mod common;
+use common::{f, grace, stdout};
 
 fn check_text_matches_json(text: &str, j: &serde_json::Value) {
     let g = &j["gradients"];
@@ -47,10 +32,10 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
 fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
     let args =
         ["diagnose", "--data", "synthetic", "--batches", "3", "--batch-size", "64", "--threads", "1", "--cost", "rmse"];
-    let text = ok(&args);
+    let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");
-    let j: serde_json::Value = serde_json::from_str(&ok(&with_json)).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&stdout(&with_json)).unwrap();
     // Same seed → the same numbers in both runs, so the text can be checked against the JSON.
     check_text_matches_json(&text, &j);
     assert_eq!(j["gradients"]["per_batch"].as_array().unwrap().len(), 3);
@@ -74,17 +59,17 @@ fn fd002_ratio_is_far_above_ten_and_recommendation_has_reasons() {
         return;
     };
     let args = ["diagnose", "--data", &dir, "--subset", "FD002", "--batches", "5", "--threads", "1"];
-    let text = ok(&args);
+    let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");
-    let j: serde_json::Value = serde_json::from_str(&ok(&with_json)).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&stdout(&with_json)).unwrap();
     check_text_matches_json(&text, &j);
     let ratio = f(&j["gradients"]["ratio_rul_health"]["median"]);
     assert!(ratio > 100.0, "FD002 initial g_rul/g_health = {ratio}");
     assert!(f(&j["gradients"]["ratio_rul_health"]["min"]) > 10.0);
     // FD002: six operating conditions, one fault mode (HPC), inferred from the data
     assert_eq!((j["complexity"]["conditions"].as_u64(), j["complexity"]["fault_modes"].as_u64()), (Some(6), Some(1)));
-    // The recommendation is the SPEC §7 rule applied to the numbers shown, with its reasons.
+    // The recommendation is the docs/reference.md §7 rule applied to the numbers shown, with its reasons.
     let rule = grace_core::rules::recommend(
         f(&j["gradients"]["ratio_max_min"]["median"]),
         f(&j["rule_cosine"]),

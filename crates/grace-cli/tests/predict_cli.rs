@@ -2,27 +2,15 @@
 //! as "new" engines, and check the predictions equal the run's predictions.csv; bad inputs fail
 //! with messages that name the path, line and value.
 
+use grace_core::explain::plain_number;
 use grace_data::synthetic::{fleet, SyntheticConfig};
 use grace_data::write_data;
+use grace_data::Preprocessing;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn grace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace")).args(args).output().expect("the grace binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = grace(args);
-    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = grace(args);
-    assert!(!out.status.success(), "grace {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{f, fails, ok};
 
 fn synthetic() -> SyntheticConfig {
     SyntheticConfig { n_train: 10, n_test: 6, max_life: 200, ..Default::default() }
@@ -65,10 +53,6 @@ fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
 
 fn num(row: &HashMap<String, String>, col: &str) -> f64 {
     row[col].parse().unwrap_or_else(|_| panic!("{col} = {} is not a number", row[col]))
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }
 
 #[test]
@@ -148,6 +132,113 @@ fn predictions_on_the_runs_test_engines_match_its_predictions_csv() {
     }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: unit 99 has 5 cycles, fewer than the window"), "{err}");
+    // the run's own test engines are like its training data: no other warning
+    assert_eq!(
+        err.matches("warning: ").count(),
+        1 + rows.iter().filter(|r| r["front_padded"] == true).count(),
+        "{err}"
+    );
+}
+
+/// Line `line` (0-based) of an engine file with column `col` replaced by `value`.
+fn replace_value(text: &str, line: usize, col: usize, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut toks: Vec<&str> = lines[line].split_whitespace().collect();
+    toks[col] = value;
+    lines[line] = toks.join(" ");
+    lines.join("\n")
+}
+
+#[test]
+fn predict_warns_on_unfinished_runs_and_engines_unlike_the_training_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run);
+    let raw = fleet(&synthetic());
+    let pre: Preprocessing =
+        serde_json::from_str(&std::fs::read_to_string(run.join("preprocessing.json")).unwrap()).unwrap();
+    // Unit 1, cycle 3: T30 (column 7) reads 5000 instead of about 1590.
+    let text = write_data(&raw.test);
+    let text = replace_value(&text, 2, 7, "5000");
+    // Unit 2, cycle 1: flown at 60 kft (column 2), above every regime of the fleet (at most 42 kft).
+    let first_of_unit2 = raw.test[0].cycles as usize;
+    let text = replace_value(&text, first_of_unit2, 2, "60");
+    let engines = dir.path().join("engines.txt");
+    std::fs::write(&engines, text).unwrap();
+    let (run_s, eng_s) = (run.to_str().unwrap(), engines.to_str().unwrap());
+    let v: serde_json::Value =
+        serde_json::from_slice(&ok(&["predict", run_s, "--engines", eng_s, "--json"]).stdout).unwrap();
+    let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+
+    // The T30 warning carries the value, the cycle and its distance from the condition's mean in σ.
+    let e0 = &raw.test[0];
+    let k = pre.condition_of(e0.settings.row(2)) as usize;
+    let t30 = pre.feature_names.iter().position(|n| n == "s3_T30").unwrap();
+    let z = (5000.0 - pre.mean[k][t30]) / pre.std[k][t30];
+    let want = format!("unit {}: input s3_T30 = 5000 lies {z:.1} σ from its training mean", e0.unit);
+    let w = warnings.iter().find(|w| w.starts_with(&want)).unwrap_or_else(|| panic!("no `{want}` in {warnings:#?}"));
+    assert!(
+        w.contains(&format!("in condition {k}, beyond the limit of 20 σ at cycle 3 (1 of {} cycles", e0.cycles)),
+        "{w}"
+    );
+    // The 60 kft cycle is far from every fitted condition, and says which is nearest.
+    let unit2 = raw.test[1].unit;
+    let mut flown = raw.test[1].settings.row(0).to_vec();
+    flown[0] = 60.0;
+    let near = pre.condition_of(&flown) as usize;
+    let prefix = format!("unit {unit2}: operating settings (altitude_kft 60, mach {}, ", plain_number(flown[1]));
+    let w =
+        warnings.iter().find(|w| w.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {warnings:#?}"));
+    let centroid = format!("nearest fitted condition {near} (altitude_kft {}, ", plain_number(pre.centroids[near][0]));
+    assert!(w.contains(&centroid) && w.contains("at cycle 1 (1 of"), "{w}");
+    // Nothing about the untouched engines, and nothing about the run: it finished.
+    let units = [e0.unit, unit2];
+    for w in warnings.iter().filter(|w| !w.contains("fewer than the window")) {
+        assert!(units.iter().any(|u| w.starts_with(&format!("unit {u}: "))), "unexpected warning: {w}");
+    }
+
+    // A run without results.json is unfinished: its weights are the best so far, and predict says so.
+    std::fs::remove_file(run.join("results.json")).unwrap();
+    let out = ok(&["predict", run_s, "--engines", eng_s]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("warning: {run_s} is an unfinished run (no results.json; 1 of 1 epochs in epochs.csv)"))
+            && err.contains(&format!("grace train --resume {run_s}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn weight_file_errors_name_the_file_the_fault_and_the_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run);
+    let engines = dir.path().join("engines.txt");
+    std::fs::write(&engines, write_data(&fleet(&synthetic()).test)).unwrap();
+    let (run_s, eng_s) = (run.to_str().unwrap(), engines.to_str().unwrap());
+    let best = run.join("best.safetensors");
+    let weights = std::fs::read(&best).unwrap();
+    let internal = ["SafeTensorError", "InvalidHeader", "C++", "Exception raised", "libtorch"];
+
+    // A truncated file: which file, what is wrong, what to do.
+    std::fs::write(&best, &weights[..weights.len() / 2]).unwrap();
+    for args in [&["predict", run_s, "--engines", eng_s][..], &["evaluate", run_s]] {
+        let err = fails(args);
+        assert!(err.contains(best.to_str().unwrap()) && err.contains("truncated?"), "{err}");
+        assert!(err.contains("train the run again") && !internal.iter().any(|i| err.contains(i)), "{err}");
+    }
+
+    // A config edited after training: one sentence naming the layer, no libtorch backtrace.
+    std::fs::write(&best, &weights).unwrap();
+    let config = run.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let hidden: i64 = text.lines().find_map(|l| l.strip_prefix("lstm_hidden = ")).unwrap().parse().unwrap();
+    std::fs::write(&config, text.replace(&format!("lstm_hidden = {hidden}"), &format!("lstm_hidden = {}", hidden + 1)))
+        .unwrap();
+    let err = fails(&["predict", run_s, "--engines", eng_s]);
+    assert!(err.contains("does not fit the model described by config.toml") && err.contains("in the file"), "{err}");
+    assert!(err.contains("Was config.toml edited after training?"), "{err}");
+    assert!(!internal.iter().any(|i| err.contains(i)) && err.lines().count() <= 2, "{err}");
 }
 
 #[test]
@@ -182,6 +273,28 @@ fn missing_runs_and_malformed_engine_files_are_refused_clearly() {
     let missing = dir.path().join("absent.txt");
     let err = fails(&["predict", run_s, "--engines", missing.to_str().unwrap()]);
     assert!(err.contains("absent.txt"), "{err}");
+
+    // An absurd value parses but would make the model's input infinite: refused where it stands,
+    // and no prediction file is written.
+    let mut toks: Vec<&str> = text.lines().nth(2).unwrap().split_whitespace().collect();
+    toks[6] = "1e308";
+    lines[2] = toks.join(" ");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let out = dir.path().join("absurd.csv");
+    let err = fails(&["predict", run_s, "--engines", bad.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(err.contains("bad_engines.txt, line 3, column 7: `1e308` is beyond ±1e15"), "{err}");
+    assert!(!out.exists());
+
+    // A preprocessing.json holding null (what a NaN statistic used to be written as) is refused
+    // with the file and the place named, instead of a panic or NaN predictions.
+    let pre_path = run.join("preprocessing.json");
+    let good = std::fs::read_to_string(&pre_path).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&good).unwrap();
+    j["std"][0][3] = serde_json::Value::Null;
+    std::fs::write(&pre_path, j.to_string()).unwrap();
+    let err = fails(&["predict", run_s, "--engines", eng_s]);
+    assert!(err.contains("preprocessing.json: invalid type: null, expected f64 at line 1"), "{err}");
+    std::fs::write(&pre_path, good).unwrap();
 
     // A run directory without its selected weights is not a trained run.
     std::fs::remove_file(run.join("best.safetensors")).unwrap();

@@ -13,9 +13,12 @@ pub enum CoreError {
     /// A method or controller name the registry does not know.
     #[error("unknown task-weighting method `{name}` (known: {known})")]
     UnknownMethod { name: String, known: String },
-    /// A controller that needs gradient norms was stepped without them.
-    #[error("controller `{0}` needs per-task gradient norms but the step gave none")]
-    MissingGradNorms(String),
+    /// A parameter name no registered method declares.
+    #[error("unknown method parameter `{name}` (known: {known})")]
+    UnknownParam { name: String, known: String },
+    /// A controller that needs the task gradients' Gram matrix (or its norms) was stepped without it.
+    #[error("controller `{0}` needs the per-task gradient norms (the Gram matrix) but the step gave none")]
+    MissingGram(String),
     /// A serialised controller state that cannot be restored into this controller.
     #[error("cannot restore `{controller}` state: {why}")]
     Restore { controller: String, why: String },

@@ -74,7 +74,9 @@ pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
         return Err(CoreError::length("--y-pred must pair with --y-true", inp.y_true.len(), inp.y_pred.len()));
     }
     check_non_negative("y_true", &inp.y_true)?;
-    check_non_negative("y_pred", &inp.y_pred)?;
+    // A prediction is any real number (an untrained or unclamped model gives ŷ < 0); the
+    // weighted MSE is defined for it, and the weight depends on the truth alone.
+    check_finite("y_pred", &inp.y_pred)?;
     check_non_negative("gradient norm (g_rul, g_health)", &inp.grad_norms)?;
     check_non_negative("l_health", &[inp.l_health])?;
     check_non_negative("prev EMA", &inp.prev)?;
@@ -114,6 +116,24 @@ pub fn explain(inp: &ExplainInput) -> Result<Explanation, CoreError> {
         loss,
         converged: Converged { loss: compose(&conv), lambda: conv },
     })
+}
+
+/// Significant digits kept when printing a computed number: enough for any input typed by hand,
+/// few enough to drop the last-bit noise of a sum (26.4 + 0.039433 prints 26.439433).
+const PRINT_DIGITS: usize = 12;
+
+/// `x` rounded to 12 significant digits and written in the shortest form that reads back to that
+/// rounded value; exponent notation outside [1e-6, 1e15) so no number prints as a wall of zeros.
+pub fn plain_number(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let rounded: f64 = format!("{x:.prec$e}", prec = PRINT_DIGITS - 1).parse().expect("a formatted float parses");
+    if (1e-6..1e15).contains(&rounded.abs()) {
+        format!("{rounded}")
+    } else {
+        format!("{rounded:e}")
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +190,26 @@ mod tests {
         // ema_rul ≈ 0.0283 < ε, so the floor binds
         assert!(ema0 < 0.05);
         assert_eq!(e.lambda.floored[0], 0.05);
+    }
+
+    #[test]
+    fn a_negative_prediction_is_a_prediction() {
+        // y = (10, 130), ŷ = (−5, 130): w(10) = 1 + (1 − 10/125) = 1.92, r = −15, w·r² = 1.92·225 = 432;
+        // w(130) = 1 (clipped), r = 0 → wmse = 432/2 = 216, mse = 225/2 = 112.5
+        let e = explain(&ExplainInput { y_true: vec![10.0, 130.0], y_pred: vec![-5.0, 130.0], ..example() }).unwrap();
+        assert_eq!((e.samples[0].residual, e.samples[0].weighted), (-15.0, 432.0));
+        assert_eq!((e.wmse, e.mse), (216.0, 112.5));
+    }
+
+    #[test]
+    fn numbers_print_without_float_noise() {
+        assert_eq!(26.4 + 0.039_433, 26.439_432_999_999_998, "the sum itself carries the noise");
+        assert_eq!(plain_number(26.4 + 0.039_433), "26.439433");
+        assert_eq!(plain_number(0.1 + 0.2), "0.3");
+        for (x, want) in [(0.05, "0.05"), (125.0, "125"), (-2.5, "-2.5"), (0.0, "0"), (1e-9, "1e-9")] {
+            assert_eq!(plain_number(x), want);
+        }
+        assert_eq!((plain_number(6.02e23), plain_number(1.0 / 3.0)), ("6.02e23".into(), "0.333333333333".into()));
     }
 
     #[test]

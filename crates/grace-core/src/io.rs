@@ -26,6 +26,28 @@ where
     result
 }
 
+/// Removes the temporaries of writes that never finished (a killed process) from `dir`. Only for
+/// the process that holds the folder's lock: nobody else can be writing there.
+pub fn remove_unfinished_writes(dir: &Path) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        if is_temporary(&entry.file_name().to_string_lossy()) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether `name` has the form [`tmp_path`] gives: `.STEM.PID.tmp` plus an optional extension.
+fn is_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else { return false };
+    let Some((before, after)) = rest.rsplit_once(".tmp") else { return false };
+    let pid = before.rsplit_once('.').map(|(_, p)| p).unwrap_or("");
+    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && (after.is_empty() || after.starts_with('.'))
+}
+
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic(path, |tmp| {
         std::fs::write(tmp, bytes).with_context(|| format!("writing {} (is the folder writable?)", tmp.display()))
@@ -55,5 +77,26 @@ mod tests {
         .is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_temporaries_of_unfinished_writes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let names =
+            [".checkpoint.4242.tmp.safetensors", ".config.17.tmp.toml", ".lock", "results.json", ".x.tmp", "a.1.tmp"];
+        for n in names {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(
+            tmp_path(&dir.path().join("best.safetensors")).file_name().map(|n| is_temporary(&n.to_string_lossy())),
+            Some(true)
+        );
+        assert_eq!(remove_unfinished_writes(dir.path()).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".lock", ".x.tmp", "a.1.tmp", "results.json"]);
     }
 }

@@ -1,4 +1,4 @@
-//! Evaluation metrics of SPEC §6: RMSE, NASA/PHM08 score, MAE, health-class accuracy,
+//! Evaluation metrics of docs/reference.md §6: RMSE, NASA/PHM08 score, MAE, health-class accuracy,
 //! confusion matrix and macro-F1, and mean ± sample standard deviation across seeds.
 
 use crate::error::CoreError;

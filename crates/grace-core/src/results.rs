@@ -41,7 +41,7 @@ impl RulScores {
     }
 }
 
-/// The test-set figures of one model (SPEC §2.8, §6).
+/// The test-set figures of one model (docs/reference.md §2.8, §6).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TestReport {
@@ -73,6 +73,8 @@ pub struct Protocol {
     pub window: usize,
     pub features: Vec<String>,
     pub n_conditions: usize,
+    /// The data's fingerprint (`data.json` in the run directory); empty where none was recorded.
+    pub data_fingerprint: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The method-choice rules of SPEC §7 as one pure function: from the initial gradient ratio,
+//! The method-choice rules of docs/reference.md §7 as one pure function: from the initial gradient ratio,
 //! the task-gradient cosine and the shape of the cost, the method to train and why.
 
 use crate::error::CoreError;
@@ -76,7 +76,7 @@ pub struct Recommendation {
     pub reasons: Vec<String>,
 }
 
-/// SPEC §7. A negative cosine overrides everything (single-task). Otherwise task weighting
+/// docs/reference.md §7. A negative cosine overrides everything (single-task). Otherwise task weighting
 /// pays iff `ratio ≥ 10`, sample weighting pays iff the cost is late-averse, and the 2×2 is
 /// (yes, yes) → grace, (yes, no) → gaba, (no, yes) → amnl, (no, no) → baseline.
 ///

@@ -1,4 +1,4 @@
-//! The failure-biased weighted MSE of SPEC §4.1 (the AMNL inner loss), over plain slices.
+//! The failure-biased weighted MSE of docs/reference.md §4.1 (the AMNL inner loss), over plain slices.
 //! The tensor trainer computes the same weights; this is the reference it is tested against.
 
 use crate::error::{check_finite, check_same_len, CoreError};
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Default RUL cap R_max, in cycles.
 pub const DEFAULT_R_MAX: f64 = 125.0;
 
-/// The named slopes s of SPEC §4.1.
+/// The named slopes s of docs/reference.md §4.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Slope {

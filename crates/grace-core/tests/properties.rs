@@ -5,8 +5,9 @@ use grace_core::controller::gaba::raw_weights;
 use grace_core::{Gaba, GabaConfig, TaskWeighting, WeightedMse};
 use proptest::prelude::*;
 
+/// Floors below 1/6, so ε·K < 1 holds for every K drawn below (2 to 6 tasks).
 fn config() -> impl Strategy<Value = GabaConfig> {
-    (0.0f64..0.999, 0.0f64..0.3, 0u64..20).prop_map(|(beta, floor, warmup)| GabaConfig { beta, floor, warmup })
+    (0.0f64..0.999, 0.0f64..0.16, 0u64..20).prop_map(|(beta, floor, warmup)| GabaConfig { beta, floor, warmup })
 }
 
 /// Norms spanning many orders of magnitude, with exact zeros now and then.

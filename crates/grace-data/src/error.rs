@@ -1,4 +1,4 @@
-//! Everything that can go wrong while reading or preparing C-MAPSS data, as one error type.
+//! Everything that can go wrong while reading or preparing data, as one error type.
 //! Each message names the file, the 1-based line and the offending value, and says what to do.
 
 use std::path::PathBuf;
@@ -14,6 +14,25 @@ pub enum DataError {
 
     #[error("{file}, line {line}, column {column}: `{value}` is not a finite number; replace it with a measured value or drop the engine")]
     NonFinite { file: String, line: usize, column: usize, value: String },
+
+    #[error("{file}, line {line}, column {column}: `{value}` is beyond ±{max:e}, the largest magnitude grace accepts (statistics and model inputs would overflow); fix or remove that row", max = crate::parse::MAX_MAGNITUDE)]
+    OutOfRange { file: String, line: usize, column: usize, value: String },
+
+    /// A value of an engine built in memory (synthetic, or hand-made through the API), by unit and cycle.
+    #[error("{what} unit {unit}, cycle {cycle}, {column} = {value}: {reason}")]
+    EngineValue { what: String, unit: u32, cycle: usize, column: String, value: String, reason: String },
+
+    #[error("{what} unit {unit}: RUL after the last cycle = {value}: {reason}")]
+    EngineTruth { what: String, unit: u32, value: String, reason: String },
+
+    #[error("{file}: {message}; this file is written by `grace train` — restore it or train the run again")]
+    Preprocessing { file: String, message: String },
+
+    #[error("{member} holds more than {limit_mib} MiB; NASA's largest file is about 10 MB, so this is not C-MAPSS (or the archive is damaged or built to exhaust memory)")]
+    TooLarge { member: String, limit_mib: u64 },
+
+    #[error("{member}: the archive unpacks to more than {limit_mib} MiB in all, far more than C-MAPSS (about 45 MB); it is not NASA's download")]
+    ArchiveTooLarge { member: String, limit_mib: u64 },
 
     #[error("{file} is empty (no data rows); re-extract it from CMAPSSData.zip or run `grace data fetch`")]
     EmptyFile { file: String },
@@ -43,6 +62,10 @@ pub enum DataError {
 
     #[error("{0}")]
     Fetch(String),
+
+    /// A data-set name the source does not offer; the message lists those it does.
+    #[error("{0}")]
+    UnknownSubset(String),
 
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -1,8 +1,10 @@
-//! `grace data fetch`: download NASA's CMAPSSData.zip, check it holds 12 parseable files, and
-//! unpack it atomically (temporary folder + rename) so a half-finished download never looks usable.
+//! `grace data fetch`: download NASA's CMAPSSData.zip, check it holds 12 parseable files with NASA's
+//! engine and row counts, and unpack it atomically (temporary folder + rename), or install nothing.
 
 use crate::error::DataError;
-use crate::source::{parse_all_parallel, read_zip_members, texts_in_order, DataSource};
+use crate::parse::RawSubset;
+use crate::source::archive::{read_zip_members, texts_in_order};
+use crate::source::cmapss::{parse_all_parallel, DataSource};
 use crate::subset::Subset;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,6 +55,43 @@ pub struct SubsetCounts {
     pub test_engines: usize,
     pub train_rows: usize,
     pub test_rows: usize,
+}
+
+const fn nasa(subset: Subset, engines: (usize, usize), rows: (usize, usize)) -> SubsetCounts {
+    SubsetCounts { subset, train_engines: engines.0, test_engines: engines.1, train_rows: rows.0, test_rows: rows.1 }
+}
+
+/// NASA's counts per subset (docs/reference.md §2); each RUL file has one line per test engine.
+/// A download is installed only when all twelve files match them.
+pub const NASA_COUNTS: [SubsetCounts; 4] = [
+    nasa(Subset::FD001, (100, 100), (20631, 13096)),
+    nasa(Subset::FD002, (260, 259), (53759, 33991)),
+    nasa(Subset::FD003, (100, 100), (24720, 16596)),
+    nasa(Subset::FD004, (249, 248), (61249, 41214)),
+];
+
+/// Every file of `subsets` whose counts differ from `expected`, as phrases naming the file.
+fn count_mismatches(subsets: &[RawSubset], expected: &[SubsetCounts]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (r, want) in subsets.iter().zip(expected) {
+        let s = want.subset;
+        let files = [
+            (s.train_file(), (r.train.len(), r.train_rows()), (want.train_engines, want.train_rows)),
+            (s.test_file(), (r.test.len(), r.test_rows()), (want.test_engines, want.test_rows)),
+        ];
+        for (file, got, want) in files {
+            if got != want {
+                wrong.push(format!(
+                    "{file} has {} engines and {} rows (NASA's: {} and {})",
+                    got.0, got.1, want.0, want.1
+                ));
+            }
+        }
+        if r.test_rul.len() != want.test_engines {
+            wrong.push(format!("{} has {} lines (NASA's: {})", s.rul_file(), r.test_rul.len(), want.test_engines));
+        }
+    }
+    wrong
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,9 +147,20 @@ pub fn download(url: &str) -> Result<Vec<u8>, DataError> {
     Ok(buf)
 }
 
-/// Checks a zip (bytes) holds the 12 files and that they parse, then unpacks them into `dest`
-/// atomically. `dest` must not exist or be an empty folder.
+/// Checks a zip (bytes) holds the 12 files, that they parse and have NASA's counts
+/// ([`NASA_COUNTS`]), then unpacks them into `dest` atomically. `dest` must not exist or be an
+/// empty folder; on any error nothing is installed.
 pub fn install_zip(bytes: &[u8], label: &str, dest: &Path) -> Result<FetchReport, DataError> {
+    install_zip_with(bytes, label, dest, &NASA_COUNTS)
+}
+
+/// [`install_zip`] against other counts (small generated data sets in tests).
+pub fn install_zip_with(
+    bytes: &[u8],
+    label: &str,
+    dest: &Path,
+    expected: &[SubsetCounts],
+) -> Result<FetchReport, DataError> {
     let mut names = data_file_names();
     names.push("readme.txt".into());
     let mut found = read_zip_members(Cursor::new(bytes), label, &names)?;
@@ -119,6 +169,14 @@ pub fn install_zip(bytes: &[u8], label: &str, dest: &Path) -> Result<FetchReport
         data_file_names().into_iter().filter_map(|n| found.get(&n).map(|b| (n, b.clone()))).collect();
     let texts = texts_in_order(found, &data_file_names(), label)?;
     let subsets = parse_all_parallel(&texts)?;
+    let wrong = count_mismatches(&subsets, expected);
+    if !wrong.is_empty() {
+        return Err(DataError::Fetch(format!(
+            "{label} does not hold NASA's C-MAPSS files: {}; nothing was installed — check --url, or download \
+             CMAPSSData.zip by hand and pass --data path/to/CMAPSSData.zip",
+            wrong.join("; ")
+        )));
+    }
 
     let mut report = FetchReport {
         url: label.to_string(),
@@ -169,26 +227,39 @@ pub fn install_zip(bytes: &[u8], label: &str, dest: &Path) -> Result<FetchReport
     Ok(report)
 }
 
+/// Counts per subset; `subsets` are the four in `Subset::ALL` order, as `load_all` returns them.
 fn counts(subsets: &[crate::parse::RawSubset]) -> Vec<SubsetCounts> {
-    subsets
+    Subset::ALL
         .iter()
-        .filter_map(|r| {
-            Some(SubsetCounts {
-                subset: r.subset?,
-                train_engines: r.train.len(),
-                test_engines: r.test.len(),
-                train_rows: r.train_rows(),
-                test_rows: r.test_rows(),
-            })
+        .zip(subsets)
+        .map(|(&subset, r)| SubsetCounts {
+            subset,
+            train_engines: r.train.len(),
+            test_engines: r.test.len(),
+            train_rows: r.train_rows(),
+            test_rows: r.test_rows(),
         })
         .collect()
 }
 
 /// Downloads and installs C-MAPSS into `dest`. If `dest` already holds all 12 files and they
-/// parse, nothing is downloaded.
+/// parse with NASA's counts, nothing is downloaded.
 pub fn fetch(url: &str, dest: &Path) -> Result<FetchReport, DataError> {
+    fetch_with(url, dest, &NASA_COUNTS)
+}
+
+/// [`fetch`] against other counts (small generated data sets in tests).
+pub fn fetch_with(url: &str, dest: &Path, expected: &[SubsetCounts]) -> Result<FetchReport, DataError> {
     if dest.is_dir() && std::fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        if let Ok(subsets) = DataSource::Dir(dest.to_path_buf()).load_all() {
+        let loaded = DataSource::Dir(dest.to_path_buf()).load_all();
+        if let Some(wrong) = loaded.as_ref().ok().map(|s| count_mismatches(s, expected)).filter(|w| !w.is_empty()) {
+            return Err(DataError::Fetch(format!(
+                "{} exists and its files are not NASA's C-MAPSS ({}); remove it or choose another --dest",
+                dest.display(),
+                wrong.join("; ")
+            )));
+        }
+        if let Ok(subsets) = loaded {
             return Ok(FetchReport {
                 url: url.to_string(),
                 dest: dest.to_path_buf(),
@@ -205,7 +276,7 @@ pub fn fetch(url: &str, dest: &Path) -> Result<FetchReport, DataError> {
         )));
     }
     let bytes = download(url)?;
-    let mut report = install_zip(&bytes, url, dest)?;
+    let mut report = install_zip_with(&bytes, url, dest, expected)?;
     report.url = url.to_string();
     Ok(report)
 }

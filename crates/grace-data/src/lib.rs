@@ -1,5 +1,5 @@
-//! C-MAPSS turbofan data for grace: reading NASA's files, validating them, and turning them into
-//! normalised, labelled per-engine series from which training windows are gathered. No tensors here.
+//! Run-to-failure engine data for grace: reading data sets through a [`Schema`], validating them,
+//! and turning them into normalised, labelled per-engine series from which windows are gathered.
 //!
 //! # From files to training data
 //!
@@ -14,29 +14,36 @@
 //! # Ok::<(), grace_data::DataError>(())
 //! ```
 //!
-//! Without NASA's files, `synthetic::fleet(&SyntheticConfig::default())` returns a `RawSubset`
-//! named "SYNTHETIC" that goes through `prepare` the same way. A trained model should keep
-//! `data.preprocessing` (serde) and call `Preprocessing::apply` on new engines.
+//! Code that does not care which data set it reads goes through a [`Source`]: a run config's
+//! `data.source` string parses into a [`DataSpec`] (`synthetic` or a C-MAPSS path), whose
+//! `open(..)` gives the source, and `load_subset(name)` a [`RawSubset`]. The synthetic fleet
+//! (`synthetic::fleet`) is named "SYNTHETIC" and goes through `prepare` the same way. A trained
+//! model should keep `data.preprocessing` (serde; `Preprocessing::load` reads it back checked) and
+//! call `Preprocessing::apply` on new engines.
 //!
-//! Modules: [`parse`] (text → [`RawEngine`]), [`source`] (folder / zip), [`prep`] (SPEC §2
-//! pipeline), [`split`] (windows), [`summary`], [`synthetic`], [`fetch`] (download from NASA).
+//! Modules: [`schema`] (column layout, row storage), [`parse`] (text → [`RawEngine`]), [`source`]
+//! (C-MAPSS folder / zip, synthetic fleet), [`prep`] (docs/reference.md §2 pipeline), [`split`]
+//! (windows), [`inference`] (conditions and fault modes from the data), [`summary`](mod@summary), [`fetch`].
 
 pub mod error;
 pub mod fetch;
+pub mod inference;
 pub mod kmeans;
 pub mod parse;
 pub mod prep;
+pub mod schema;
 pub mod source;
 pub mod split;
 pub mod subset;
 pub mod summary;
-pub mod synthetic;
 
 pub use error::DataError;
-pub use parse::{parse_data, parse_rul, write_data, write_rul, RawEngine, RawSubset};
-pub use prep::{prepare, FeatureSet, HealthThresholds, PrepConfig, Prepared, Preprocessing, KEPT_SENSORS};
-pub use source::DataSource;
+pub use parse::{parse_data, parse_rows, parse_rul, write_data, write_rows, write_rul, RawEngine, RawSubset};
+pub use prep::{prepare, FeatureSet, HealthThresholds, PrepConfig, Prepared, Preprocessing};
+pub use schema::{Column, Role, Rows, Schema};
+pub use source::cmapss::KEPT_SENSORS;
+pub use source::synthetic::{self, SyntheticConfig};
+pub use source::{DataSource, DataSpec, Source};
 pub use split::{Engine, Split, WindowRef};
 pub use subset::{Subset, CANONICAL_REGIMES};
 pub use summary::{summary, Summary};
-pub use synthetic::SyntheticConfig;

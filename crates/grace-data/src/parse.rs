@@ -1,43 +1,10 @@
-//! Reading NASA's text files into per-engine raw series, with strict validation of every row.
-//! Fast on purpose (manual whitespace split + `str::parse`): all four subsets parse in tens of ms.
+//! Reading whitespace-separated data files into per-engine raw series, laid out by a [`Schema`],
+//! with strict validation of every row. Fast on purpose (manual split + `str::parse`).
 
 use crate::error::DataError;
-use crate::subset::Subset;
+use crate::schema::{Role, Rows, Schema};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-
-/// Columns per row: unit, cycle, 3 settings, 21 sensors.
-pub const N_COLUMNS: usize = 26;
-pub const N_SETTINGS: usize = 3;
-pub const N_SENSORS: usize = 21;
-
-/// Names of the 3 operational settings, in file order.
-pub const SETTING_NAMES: [&str; N_SETTINGS] = ["altitude", "mach", "tra"];
-
-/// Names of the 21 sensors, in file order (sensor k is `SENSOR_NAMES[k - 1]`).
-pub const SENSOR_NAMES: [&str; N_SENSORS] = [
-    "T2",
-    "T24",
-    "T30",
-    "T50",
-    "P2",
-    "P15",
-    "P30",
-    "Nf",
-    "Nc",
-    "epr",
-    "Ps30",
-    "phi",
-    "NRf",
-    "NRc",
-    "BPR",
-    "farB",
-    "htBleed",
-    "Nf_dmd",
-    "PCNfR_dmd",
-    "W31",
-    "W32",
-];
 
 /// One engine as recorded: rows are cycles `1..=cycles` in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,26 +12,39 @@ pub struct RawEngine {
     pub unit: u32,
     /// Number of recorded cycles (the file's cycle column runs 1..=cycles).
     pub cycles: u32,
-    /// Operational settings per cycle: altitude (kft), Mach, throttle resolver angle.
-    pub settings: Vec<[f64; N_SETTINGS]>,
-    /// The 21 sensors per cycle, in file order.
-    pub sensors: Vec<[f64; N_SENSORS]>,
+    /// Operational settings per cycle, in the schema's setting order.
+    pub settings: Rows,
+    /// Sensors per cycle, in the schema's sensor order.
+    pub sensors: Rows,
+    /// RUL after each cycle when the schema has a RUL column; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rul: Vec<f64>,
 }
 
 impl RawEngine {
     pub fn n_cycles(&self) -> usize {
         self.settings.len()
     }
+
+    /// Whether the row widths are the schema's (engines built by hand can disagree).
+    pub fn fits(&self, schema: &Schema) -> bool {
+        let n = self.n_cycles();
+        self.settings.width() == schema.n_settings()
+            && self.sensors.width() == schema.n_sensors()
+            && self.sensors.len() == n
+            && (if schema.has_rul() { self.rul.len() == n } else { self.rul.is_empty() })
+    }
 }
 
-/// One subset as read from disk (or generated): training run-to-failure engines, truncated test
+/// One data set as read from disk (or generated): training run-to-failure engines, truncated test
 /// engines, and the true RUL after each test engine's last cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawSubset {
     /// "FD001" … "FD004", or "SYNTHETIC" for the generated fleet.
     pub name: String,
-    /// The NASA subset, `None` for synthetic data.
-    pub subset: Option<Subset>,
+    /// Generated rather than measured: reports must never pass such data off as real.
+    pub synthetic: bool,
+    pub schema: Schema,
     /// Operating conditions to cluster into unless the config says otherwise.
     pub default_conditions: usize,
     pub train: Vec<RawEngine>,
@@ -74,28 +54,8 @@ pub struct RawSubset {
 }
 
 impl RawSubset {
-    /// Parses the three texts of a NASA subset and checks they agree with each other.
-    pub fn from_texts(subset: Subset, train: &str, test: &str, rul: &str) -> Result<Self, DataError> {
-        // Train and test parse on two threads: the files are independent and each is megabytes.
-        let (train_e, test_e) = std::thread::scope(|s| {
-            let h = s.spawn(|| parse_data(&subset.train_file(), train));
-            let te = parse_data(&subset.test_file(), test);
-            (h.join().expect("parser thread panicked"), te)
-        });
-        let (train_e, test_e) = (train_e?, test_e?);
-        let test_rul = parse_rul(&subset.rul_file(), rul, test_e.len(), &subset.test_file())?;
-        Ok(RawSubset {
-            name: subset.name().to_string(),
-            subset: Some(subset),
-            default_conditions: subset.default_conditions(),
-            train: train_e,
-            test: test_e,
-            test_rul,
-        })
-    }
-
     pub fn is_synthetic(&self) -> bool {
-        self.subset.is_none()
+        self.synthetic
     }
 
     pub fn train_rows(&self) -> usize {
@@ -110,14 +70,17 @@ impl RawSubset {
 /// The start of a line for error messages, cut on a char boundary so odd bytes cannot panic.
 fn excerpt(s: &str) -> String {
     const MAX: usize = 40;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut end = MAX;
+    let mut end = s.len().min(MAX);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    let more = if end < s.len() { "…" } else { "" };
+    format!("{}{more}", printable(&s[..end]))
+}
+
+/// `s` with control characters escaped (`\u{0}`, `\n`), so a message stays one readable line.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Lines with their 1-based numbers; a trailing `\r` (CRLF files) is dropped.
@@ -161,12 +124,19 @@ pub fn fast_decimal(tok: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// The largest magnitude accepted in a data file (NASA's largest value is about 9,300). Up to it,
+/// every sum, square and z-score computed from the values stays finite, in f64 and in the model's
+/// f32; beyond it a single value such as `1e308` would turn statistics into inf or NaN. It is also
+/// the reach of [`fast_decimal`]'s 15 digits, so the fast path never needs the check.
+pub const MAX_MAGNITUDE: f64 = 1e15;
+
 fn parse_f64(file: &str, line: usize, column: usize, tok: &str) -> Result<f64, DataError> {
     if let Some(v) = fast_decimal(tok) {
         return Ok(v);
     }
     match tok.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.abs() <= MAX_MAGNITUDE => Ok(v),
+        Ok(v) if v.is_finite() => Err(DataError::OutOfRange { file: file.into(), line, column, value: excerpt(tok) }),
         Ok(_) => Err(DataError::NonFinite { file: file.into(), line, column, value: excerpt(tok) }),
         Err(_) => {
             Err(DataError::NotNumeric { file: file.into(), line, column, value: excerpt(tok), expected: "a number" })
@@ -184,15 +154,131 @@ fn parse_u32(file: &str, line: usize, column: usize, tok: &str, what: &'static s
     })
 }
 
-/// Parses a `train_FDxxx.txt` / `test_FDxxx.txt` text into engines. `file` is used in messages.
-/// Blank lines are skipped; units must ascend and cycles run 1, 2, 3, … within each unit.
-pub fn parse_data(file: &str, text: &str) -> Result<Vec<RawEngine>, DataError> {
+/// Where each file column goes, worked out once per file.
+#[derive(Clone, Copy)]
+enum Slot {
+    Unit,
+    Cycle,
+    Setting(usize),
+    Sensor(usize),
+    Rul,
+}
+
+/// A schema turned into what the row loop needs: a slot per column and the row widths.
+struct Layout {
+    slots: Vec<Slot>,
+    n_settings: usize,
+    n_sensors: usize,
+    has_rul: bool,
+}
+
+impl Layout {
+    fn of(schema: &Schema) -> Self {
+        let (mut set, mut sen) = (0, 0);
+        let next = |n: &mut usize| {
+            *n += 1;
+            *n - 1
+        };
+        let slots = schema
+            .columns
+            .iter()
+            .map(|c| match c.role {
+                Role::Unit => Slot::Unit,
+                Role::Cycle => Slot::Cycle,
+                Role::Setting => Slot::Setting(next(&mut set)),
+                Role::Sensor => Slot::Sensor(next(&mut sen)),
+                Role::Rul => Slot::Rul,
+            })
+            .collect();
+        Layout { slots, n_settings: set, n_sensors: sen, has_rul: schema.has_rul() }
+    }
+
+    fn engine(&self, unit: u32) -> RawEngine {
+        const CAPACITY: usize = 400;
+        RawEngine {
+            unit,
+            cycles: 0,
+            settings: Rows::with_capacity(self.n_settings, CAPACITY),
+            sensors: Rows::with_capacity(self.n_sensors, CAPACITY),
+            rul: if self.has_rul { Vec::with_capacity(CAPACITY) } else { Vec::new() },
+        }
+    }
+}
+
+/// One parsed line: unit, cycle and its values, in buffers reused from line to line.
+struct Line {
+    unit: u32,
+    cycle: u32,
+    settings: Vec<f64>,
+    sensors: Vec<f64>,
+    rul: f64,
+}
+
+fn parse_line(file: &str, line: usize, toks: &[&str], slots: &[Slot], out: &mut Line) -> Result<(), DataError> {
+    for (i, (&tok, slot)) in toks.iter().zip(slots).enumerate() {
+        let column = i + 1;
+        match *slot {
+            Slot::Unit => out.unit = parse_u32(file, line, column, tok, "a whole, non-negative unit id")?,
+            Slot::Cycle => out.cycle = parse_u32(file, line, column, tok, "a whole, positive cycle number")?,
+            Slot::Setting(k) => out.settings[k] = parse_f64(file, line, column, tok)?,
+            Slot::Sensor(k) => out.sensors[k] = parse_f64(file, line, column, tok)?,
+            Slot::Rul => {
+                out.rul = parse_f64(file, line, column, tok)?;
+                if out.rul < 0.0 {
+                    return Err(DataError::NegativeRul { file: file.into(), line, value: excerpt(tok) });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds a parsed line to the engines, checking that units ascend and cycles run 1, 2, 3, ….
+fn append(file: &str, line: usize, l: &Line, layout: &Layout, engines: &mut Vec<RawEngine>) -> Result<(), DataError> {
+    let (unit, cycle) = (l.unit, l.cycle);
+    if engines.last().is_none_or(|e| e.unit != unit) {
+        if let Some(prev) = engines.last() {
+            if unit < prev.unit {
+                return Err(DataError::UnitOrder { file: file.into(), line, value: unit, previous: prev.unit });
+            }
+        }
+        if cycle != 1 {
+            return Err(DataError::CycleOrder { file: file.into(), line, unit, value: cycle, expected: 1 });
+        }
+        engines.push(layout.engine(unit));
+    }
+    let e = engines.last_mut().expect("pushed above");
+    let expected = e.cycles + 1;
+    if cycle != expected {
+        return Err(DataError::CycleOrder { file: file.into(), line, unit, value: cycle, expected });
+    }
+    e.cycles = cycle;
+    e.settings.push(&l.settings);
+    e.sensors.push(&l.sensors);
+    if layout.has_rul {
+        e.rul.push(l.rul);
+    }
+    Ok(())
+}
+
+/// Parses a whitespace-separated data file laid out by `schema` into engines. `file` is used in
+/// messages. Blank lines are skipped; units must ascend and cycles run 1, 2, 3, … within each unit.
+pub fn parse_rows(schema: &Schema, file: &str, text: &str) -> Result<Vec<RawEngine>, DataError> {
+    let layout = Layout::of(schema);
+    let n_columns = layout.slots.len();
     let mut engines: Vec<RawEngine> = Vec::new();
-    let mut toks: [&str; N_COLUMNS] = [""; N_COLUMNS];
+    let mut toks: Vec<&str> = vec![""; n_columns];
+    let mut row = Line {
+        unit: 0,
+        cycle: 0,
+        settings: vec![0.0; layout.n_settings],
+        sensors: vec![0.0; layout.n_sensors],
+        rul: 0.0,
+    };
     for (line, l) in numbered_lines(text) {
         let mut n = 0;
         for t in l.split_ascii_whitespace() {
-            if n < N_COLUMNS {
+            if n < n_columns {
                 toks[n] = t;
             }
             n += 1;
@@ -200,50 +286,17 @@ pub fn parse_data(file: &str, text: &str) -> Result<Vec<RawEngine>, DataError> {
         if n == 0 {
             continue;
         }
-        if n != N_COLUMNS {
+        if n != n_columns {
             return Err(DataError::ColumnCount {
                 file: file.into(),
                 line,
-                expected: N_COLUMNS,
+                expected: n_columns,
                 found: n,
                 value: excerpt(l.trim()),
             });
         }
-        let unit = parse_u32(file, line, 1, toks[0], "a whole, non-negative unit id")?;
-        let cycle = parse_u32(file, line, 2, toks[1], "a whole, positive cycle number")?;
-        let mut settings = [0.0; N_SETTINGS];
-        for (k, s) in settings.iter_mut().enumerate() {
-            *s = parse_f64(file, line, 3 + k, toks[2 + k])?;
-        }
-        let mut sensors = [0.0; N_SENSORS];
-        for (k, s) in sensors.iter_mut().enumerate() {
-            *s = parse_f64(file, line, 6 + k, toks[5 + k])?;
-        }
-        let same_unit = engines.last().is_some_and(|e| e.unit == unit);
-        if !same_unit {
-            if let Some(prev) = engines.last() {
-                if unit < prev.unit {
-                    return Err(DataError::UnitOrder { file: file.into(), line, value: unit, previous: prev.unit });
-                }
-            }
-            if cycle != 1 {
-                return Err(DataError::CycleOrder { file: file.into(), line, unit, value: cycle, expected: 1 });
-            }
-            engines.push(RawEngine {
-                unit,
-                cycles: 0,
-                settings: Vec::with_capacity(400),
-                sensors: Vec::with_capacity(400),
-            });
-        }
-        let e = engines.last_mut().expect("pushed above");
-        let expected = e.cycles + 1;
-        if cycle != expected {
-            return Err(DataError::CycleOrder { file: file.into(), line, unit, value: cycle, expected });
-        }
-        e.cycles = cycle;
-        e.settings.push(settings);
-        e.sensors.push(sensors);
+        parse_line(file, line, &toks, &layout.slots, &mut row)?;
+        append(file, line, &row, &layout, &mut engines)?;
     }
     if engines.is_empty() {
         return Err(DataError::EmptyFile { file: file.into() });
@@ -251,8 +304,14 @@ pub fn parse_data(file: &str, text: &str) -> Result<Vec<RawEngine>, DataError> {
     for e in &mut engines {
         e.settings.shrink_to_fit();
         e.sensors.shrink_to_fit();
+        e.rul.shrink_to_fit();
     }
     Ok(engines)
+}
+
+/// Parses a `train_FDxxx.txt` / `test_FDxxx.txt` text (the C-MAPSS layout) into engines.
+pub fn parse_data(file: &str, text: &str) -> Result<Vec<RawEngine>, DataError> {
+    parse_rows(&Schema::cmapss(), file, text)
 }
 
 /// Parses `RUL_FDxxx.txt` (one value per line) and checks there is one per test engine.
@@ -294,20 +353,34 @@ pub fn parse_rul(file: &str, text: &str, n_test_engines: usize, test_file: &str)
     Ok(out)
 }
 
-/// Writes engines in NASA's layout (two trailing spaces per row). Values use Rust's shortest
-/// round-trip formatting, so `parse_data(write_data(e)) == e` exactly.
-pub fn write_data(engines: &[RawEngine]) -> String {
+/// Writes engines in `schema`'s layout, space-separated with two trailing spaces per row (as NASA's
+/// files). Values use Rust's shortest round-trip formatting, so `parse_rows(write_rows(e)) == e`.
+pub fn write_rows(schema: &Schema, engines: &[RawEngine]) -> String {
+    let slots = Layout::of(schema).slots;
     let mut s = String::new();
     for e in engines {
         for c in 0..e.n_cycles() {
-            let _ = write!(s, "{} {}", e.unit, c + 1);
-            for v in e.settings[c].iter().chain(e.sensors[c].iter()) {
-                let _ = write!(s, " {v}");
+            for (i, slot) in slots.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                let _ = match *slot {
+                    Slot::Unit => write!(s, "{}", e.unit),
+                    Slot::Cycle => write!(s, "{}", c + 1),
+                    Slot::Setting(k) => write!(s, "{}", e.settings[c][k]),
+                    Slot::Sensor(k) => write!(s, "{}", e.sensors[c][k]),
+                    Slot::Rul => write!(s, "{}", e.rul[c]),
+                };
             }
             s.push_str("  \n");
         }
     }
     s
+}
+
+/// Writes engines in NASA's C-MAPSS layout; `parse_data(write_data(e)) == e` exactly.
+pub fn write_data(engines: &[RawEngine]) -> String {
+    write_rows(&Schema::cmapss(), engines)
 }
 
 /// Writes RUL values one per line, as integers when they are whole (as NASA's are).
@@ -347,5 +420,40 @@ mod tests {
         assert_eq!(parse_rul("RUL_FD001.txt", "112 \n98\r\n", 2, "t").unwrap(), vec![112.0, 98.0]);
         let e = parse_rul("RUL_FD001.txt", "112\n98 7\n", 2, "t").unwrap_err().to_string();
         assert!(e.contains("RUL_FD001.txt, line 2") && e.contains("98 7"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::schema::Column;
+
+    /// unit, cycle, 1 setting, 2 sensors and a per-row RUL, with the RUL column before the sensors.
+    fn schema() -> Schema {
+        let cols = vec![
+            Column::new("id", Role::Unit),
+            Column::new("time", Role::Cycle),
+            Column::new("speed", Role::Setting),
+            Column::new("rul", Role::Rul),
+            Column::new("temp", Role::Sensor),
+            Column::new("vib", Role::Sensor),
+        ];
+        Schema::new("custom", cols, vec!["vib".into(), "temp".into()]).unwrap()
+    }
+
+    #[test]
+    fn a_custom_layout_parses_by_role_and_round_trips() {
+        let text = "3 1 0.5 9 20.0 0.1\n3 2 0.5 8 21.0 0.2\n5 1 1.5 4 30.0 0.3\n";
+        let e = parse_rows(&schema(), "custom.txt", text).unwrap();
+        assert_eq!((e.len(), e[0].unit, e[0].cycles, e[1].unit), (2, 3, 2, 5));
+        assert_eq!(
+            (&e[0].settings[1], &e[0].sensors[1], &e[0].rul[..]),
+            (&[0.5][..], &[21.0, 0.2][..], &[9.0, 8.0][..])
+        );
+        assert_eq!(parse_rows(&schema(), "custom.txt", &write_rows(&schema(), &e)).unwrap(), e);
+        let m = parse_rows(&schema(), "custom.txt", "3 1 0.5 -1 20.0 0.1").unwrap_err().to_string();
+        assert!(m.contains("custom.txt, line 1: RUL `-1` is negative"), "{m}");
+        let m = parse_rows(&schema(), "custom.txt", "3 1 0.5 1 20.0").unwrap_err().to_string();
+        assert!(m.contains("expected 6 columns, found 5"), "{m}");
     }
 }

@@ -1,6 +1,7 @@
-//! The four C-MAPSS subsets and the facts about them the pipeline needs (file names, regimes).
+//! The four C-MAPSS subsets, defined once, and the facts about them the pipeline needs (file names, regimes).
 //! Parsing a subset name is forgiving ("FD002", "fd002", "2") because users type it on the command line.
 
+use crate::source::or_list;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -27,7 +28,7 @@ impl Subset {
         }
     }
 
-    /// Operating conditions NASA simulated (k for the k-means of SPEC §2 step 2).
+    /// Operating conditions NASA simulated (k for the k-means of docs/reference.md §2 step 2).
     pub fn default_conditions(self) -> usize {
         match self {
             Subset::FD001 | Subset::FD003 => 1,
@@ -78,7 +79,10 @@ impl FromStr for Subset {
             Ok(2) => Ok(Subset::FD002),
             Ok(3) => Ok(Subset::FD003),
             Ok(4) => Ok(Subset::FD004),
-            _ => Err(format!("unknown subset `{s}`: expected FD001, FD002, FD003 or FD004 (or 1–4)")),
+            _ => {
+                let names: Vec<&str> = Subset::ALL.iter().map(|s| s.name()).collect();
+                Err(format!("unknown subset `{s}`: expected {} (or 1–4)", or_list(&names)))
+            }
         }
     }
 }
@@ -111,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn display_round_trips_and_defaults_match_spec_table() {
+    fn display_round_trips_and_defaults_match_reference_table() {
         for s in Subset::ALL {
             assert_eq!(s.to_string().parse::<Subset>().unwrap(), s);
         }

@@ -1,10 +1,47 @@
-//! A compact, serialisable description of a prepared subset (`grace data summary`).
+//! A compact, serialisable description of a prepared data set (`grace data summary`).
 //! Counts come from the prepared splits so they show exactly what the trainer will see.
 
 use crate::parse::RawSubset;
 use crate::prep::Prepared;
 use crate::split::Split;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Named values kept in order, serialised as the fields of an object (setting key → value).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Named(pub Vec<(String, f64)>);
+
+impl Serialize for Named {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Named {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Named;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("named numbers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Named, A::Error> {
+                let mut v = Vec::new();
+                while let Some(e) = a.next_entry::<String, f64>()? {
+                    v.push(e);
+                }
+                Ok(Named(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitSummary {
@@ -29,10 +66,9 @@ pub struct EngineLength {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConditionSummary {
     pub index: usize,
-    /// Centroid in original units.
-    pub altitude_kft: f64,
-    pub mach: f64,
-    pub tra: f64,
+    /// Centroid in original units, keyed by setting (`altitude_kft`, `mach`, `tra` on C-MAPSS).
+    #[serde(flatten)]
+    pub centroid: Named,
     pub train_rows: usize,
     pub val_rows: usize,
     pub test_rows: usize,
@@ -97,6 +133,7 @@ fn rows_per_condition(s: &Split, k: usize) -> Vec<usize> {
 /// Summarises a prepared subset (`raw` provides the figures before the validation hold-out).
 pub fn summary(raw: &RawSubset, p: &Prepared) -> Summary {
     let pre = &p.preprocessing;
+    let keys: Vec<String> = raw.schema.settings().map(|c| c.key()).collect();
     let k = pre.n_conditions();
     let (tr, va, te) = (rows_per_condition(&p.train, k), rows_per_condition(&p.val, k), rows_per_condition(&p.test, k));
     Summary {
@@ -119,14 +156,34 @@ pub fn summary(raw: &RawSubset, p: &Prepared) -> Summary {
             .enumerate()
             .map(|(i, c)| ConditionSummary {
                 index: i,
-                altitude_kft: c[0],
-                mach: c[1],
-                tra: c[2],
+                centroid: Named(keys.iter().cloned().zip(c.iter().copied()).collect()),
                 train_rows: tr[i],
                 val_rows: va[i],
                 test_rows: te[i],
             })
             .collect(),
         test_truth_above_cap: p.test_truth_uncapped.iter().filter(|&&v| f64::from(v) > pre.config.max_rul).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_centroids_serialise_as_setting_fields_in_schema_order() {
+        let c = ConditionSummary {
+            index: 2,
+            centroid: Named(vec![("altitude_kft".into(), 35.0), ("mach".into(), 0.84), ("tra".into(), 100.0)]),
+            train_rows: 7,
+            val_rows: 1,
+            test_rows: 3,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"index":2,"altitude_kft":35.0,"mach":0.84,"tra":100.0,"train_rows":7,"val_rows":1,"test_rows":3}"#
+        );
+        assert_eq!(serde_json::from_str::<ConditionSummary>(&json).unwrap(), c);
     }
 }

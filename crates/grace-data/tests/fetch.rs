@@ -1,17 +1,34 @@
 //! `fetch` against a local HTTP server on 127.0.0.1 serving a zip built from small generated files.
 
-use grace_data::fetch::{fetch, install_zip};
+use grace_data::fetch::{fetch, fetch_with, install_zip, install_zip_with, SubsetCounts, NASA_COUNTS};
 use grace_data::synthetic::{fleet, SyntheticConfig};
 use grace_data::{write_data, write_rul, DataSource, Subset};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+fn small(i: usize) -> grace_data::RawSubset {
+    fleet(&SyntheticConfig { n_train: 3 + i, n_test: 2, seed: i as u64, ..Default::default() })
+}
+
+/// The counts of [`files`], which the tests install in place of NASA's.
+fn small_counts() -> Vec<SubsetCounts> {
+    Subset::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &subset)| {
+            let f = small(i);
+            let (train_engines, test_engines) = (f.train.len(), f.test.len());
+            SubsetCounts { subset, train_engines, test_engines, train_rows: f.train_rows(), test_rows: f.test_rows() }
+        })
+        .collect()
+}
+
 /// Small valid NASA-layout texts for all 12 files, keyed by file name.
 fn files() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for (i, s) in Subset::ALL.iter().enumerate() {
-        let f = fleet(&SyntheticConfig { n_train: 3 + i, n_test: 2, seed: i as u64, ..Default::default() });
+        let f = small(i);
         out.push((s.train_file(), write_data(&f.train).into_bytes()));
         out.push((s.test_file(), write_data(&f.test).into_bytes()));
         out.push((s.rul_file(), write_rul(&f.test_rul).into_bytes()));
@@ -72,7 +89,7 @@ fn downloads_verifies_and_unpacks_a_nested_zip() {
     let url = serve_once("200 OK", nested_zip());
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("cmapss");
-    let r = fetch(&url, &dest).unwrap();
+    let r = fetch_with(&url, &dest, &small_counts()).unwrap();
     assert!(!r.already_present);
     assert_eq!(r.files.len(), 12);
     assert_eq!(r.subsets.iter().map(|s| s.train_engines).collect::<Vec<_>>(), [3, 4, 5, 6]);
@@ -91,7 +108,7 @@ fn downloads_verifies_and_unpacks_a_nested_zip() {
     assert_eq!(DataSource::Dir(dest.clone()).load_all().unwrap().len(), 4);
 
     // A second fetch sees the valid copy and does not touch the network (the URL is dead).
-    let r2 = fetch("http://127.0.0.1:9/never", &dest).unwrap();
+    let r2 = fetch_with("http://127.0.0.1:9/never", &dest, &small_counts()).unwrap();
     assert!(r2.already_present);
     assert_eq!(r2.subsets[3].train_engines, 6);
 }
@@ -134,4 +151,29 @@ fn incomplete_or_broken_archives_leave_nothing_behind() {
     let e = fetch("http://127.0.0.1:9/never", &dest).unwrap_err().to_string();
     assert!(e.contains("is not empty"), "{e}");
     assert_eq!(std::fs::read_to_string(dest.join("mine.txt")).unwrap(), "keep");
+}
+
+#[test]
+fn a_download_without_nasas_counts_is_refused_and_nothing_is_installed() {
+    // The generated files parse, but their engine and row counts are not NASA's.
+    let url = serve_once("200 OK", nested_zip());
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("cmapss");
+    let e = fetch(&url, &dest).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{url} does not hold NASA's C-MAPSS files: ")), "{e}");
+    let n = small_counts()[0].train_rows;
+    assert!(e.contains(&format!("train_FD001.txt has 3 engines and {n} rows (NASA's: 100 and 20631)")), "{e}");
+    assert!(e.contains("RUL_FD004.txt has 2 lines (NASA's: 248)") && e.contains("nothing was installed"), "{e}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // One file off by one row is enough: FD003 is NASA's count but for a single cycle.
+    let mut want = small_counts();
+    want[2].test_rows += 1;
+    let e = install_zip_with(&zip_of(&files()), "x.zip", &dest, &want).unwrap_err().to_string();
+    assert!(e.contains("test_FD003.txt has 2 engines") && !e.contains("train_FD003"), "{e}");
+    assert!(!dest.exists());
+    // A folder holding such files is not "already present" NASA data either.
+    install_zip_with(&zip_of(&files()), "x.zip", &dest, &small_counts()).unwrap();
+    let e = fetch("http://127.0.0.1:9/never", &dest).unwrap_err().to_string();
+    assert!(e.contains("its files are not NASA's C-MAPSS (train_FD001.txt has 3 engines"), "{e}");
+    assert_eq!(NASA_COUNTS[3].train_rows, 61249);
 }

@@ -35,7 +35,13 @@ fn engines() -> impl Strategy<Value = Vec<RawEngine>> {
         es.into_iter()
             .map(|(gap, settings, sensors)| {
                 unit += gap;
-                RawEngine { unit, cycles: settings.len() as u32, settings, sensors }
+                RawEngine {
+                    unit,
+                    cycles: settings.len() as u32,
+                    settings: settings.into(),
+                    sensors: sensors.into(),
+                    rul: vec![],
+                }
             })
             .collect()
     })

@@ -1,4 +1,4 @@
-//! Checks against NASA's real files (SPEC §2 table and pipeline); skipped without GRACE_CMAPSS_DIR.
+//! Checks against NASA's real files (docs/reference.md §2 table and pipeline); skipped without GRACE_CMAPSS_DIR.
 
 mod common;
 
@@ -7,8 +7,8 @@ use grace_data::{prepare, summary, DataSource, PrepConfig, Subset, CANONICAL_REG
 use std::collections::BTreeSet;
 
 #[test]
-fn engine_and_row_counts_match_the_spec_table() {
-    let Some(all) = real("engine_and_row_counts_match_the_spec_table") else { return };
+fn engine_and_row_counts_match_the_reference_table() {
+    let Some(all) = real("engine_and_row_counts_match_the_reference_table") else { return };
     let want = [
         (Subset::FD001, 100, 100, 20631, 13096),
         (Subset::FD002, 260, 259, 53759, 33991),
@@ -49,7 +49,7 @@ fn six_condition_subsets_recover_the_canonical_regimes() {
         assert!(p.preprocessing.condition_rows.iter().all(|&n| n * 10 > rows), "{:?}", p.preprocessing.condition_rows);
     }
     let p = prepare(subset(all, Subset::FD001), &PrepConfig::default()).unwrap();
-    let c = p.preprocessing.centroids[0];
+    let c = &p.preprocessing.centroids[0];
     assert!(c[0].abs() < 0.01 && c[1].abs() < 0.001 && c[2] == 100.0, "{c:?}");
 }
 
@@ -162,7 +162,7 @@ fn each_test_engine_gives_one_window_whose_truth_is_the_rul_file() {
     let p = prepare(subset(all, Subset::FD001), &PrepConfig::default()).unwrap();
     let e = &p.test.engines[0];
     assert_eq!((e.rul[0], e.rul[30], e.health[30]), (125.0, 112.0, 0));
-    // FD002/FD004 have test engines shorter than a window (SPEC: padding decided).
+    // FD002/FD004 have test engines shorter than a window (docs/reference.md §2.6: padding decided).
     for s in [Subset::FD002, Subset::FD004] {
         assert!(subset(all, s).test.iter().any(|e| e.cycles < 30), "{s}");
     }
@@ -208,4 +208,29 @@ fn zip_and_folder_give_identical_subsets() {
     w.finish().unwrap();
     let z = DataSource::from_path(&zpath).load(Subset::FD001).unwrap();
     assert_eq!(&z, subset(all, Subset::FD001));
+}
+
+#[test]
+fn nasas_own_files_pass_the_fetch_count_check() {
+    let Some(all) = real("nasas_own_files_pass_the_fetch_count_check") else { return };
+    use grace_data::fetch::{install_zip, NASA_COUNTS};
+    for (want, s) in NASA_COUNTS.iter().zip(Subset::ALL) {
+        let r = subset(all, s);
+        assert_eq!((want.subset, want.train_engines, want.test_engines), (s, r.train.len(), r.test.len()));
+        assert_eq!((want.train_rows, want.test_rows), (r.train_rows(), r.test_rows()), "{s}");
+    }
+    // The 12 files as a zip (stored, to stay fast) install under NASA's counts.
+    let dir = DataSource::from_env().unwrap();
+    let names: Vec<String> = Subset::ALL.iter().flat_map(|s| s.files()).collect();
+    let texts = dir.read_texts(&names).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opt = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (n, t) in names.iter().zip(&texts) {
+        w.start_file(n.as_str(), opt).unwrap();
+        std::io::Write::write_all(&mut w, t.as_bytes()).unwrap();
+    }
+    let bytes = w.finish().unwrap().into_inner();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = install_zip(&bytes, "CMAPSSData.zip", &tmp.path().join("cmapss")).unwrap();
+    assert_eq!(r.subsets, NASA_COUNTS);
 }

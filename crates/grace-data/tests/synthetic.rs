@@ -11,10 +11,10 @@ fn same_config_same_fleet_and_seed_changes_it() {
 }
 
 #[test]
-fn fleet_has_spec_shape_lifetimes_and_consistent_test_truth() {
+fn fleet_has_reference_shape_lifetimes_and_consistent_test_truth() {
     let c = SyntheticConfig::default();
     let f = fleet(&c);
-    assert_eq!((f.name.as_str(), f.subset, f.default_conditions), (SYNTHETIC_NAME, None, 6));
+    assert_eq!((f.name.as_str(), f.synthetic, f.default_conditions), (SYNTHETIC_NAME, true, 6));
     assert_eq!((f.train.len(), f.test.len(), f.test_rul.len()), (80, 40, 40));
     assert!(f.train.iter().all(|e| (130..=360).contains(&e.cycles) && e.sensors.len() == e.cycles as usize));
     for (e, r) in f.test.iter().zip(&f.test_rul) {
@@ -36,7 +36,7 @@ fn fleet_has_spec_shape_lifetimes_and_consistent_test_truth() {
 }
 
 /// The fleet's healthy T50 level for a regime (mirrors the generator's regime shift for sensor 4).
-fn regime_t50(s: &[f64; 3]) -> f64 {
+fn regime_t50(s: &[f64]) -> f64 {
     let r = CANONICAL_REGIMES.iter().min_by(|a, b| (a[0] - s[0]).abs().total_cmp(&(b[0] - s[0]).abs())).unwrap();
     let sens = 0.05 + 0.02 * 3.0;
     1408.9 * (1.0 - sens * r[0] / 42.0 + 0.5 * sens * (r[2] - 100.0) / 40.0 + 0.03 * r[1])

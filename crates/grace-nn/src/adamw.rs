@@ -14,7 +14,7 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        // torch.optim.AdamW's defaults except the weight decay, which SPEC §5 sets to 1e-4.
+        // torch.optim.AdamW's defaults except the weight decay, which docs/reference.md §5 sets to 1e-4.
         AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-4 }
     }
 }

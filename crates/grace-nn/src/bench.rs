@@ -2,9 +2,10 @@
 //! same way as the PyTorch reference (`bench/reference/bench_train.py`) so the two can be compared.
 
 use crate::adamw::{AdamW, AdamWConfig};
+use crate::memory::GradientMemory;
 use crate::model::{trainable, DualTaskModel, ModelConfig};
-use crate::step::{clip_global_norm, combined_gradients, task_losses, Batch, Params};
-use grace_core::controller::{controller_for, ControllerParams};
+use crate::step::{after_update, clip_global_norm, combined_gradients, task_losses, Batch, Params};
+use grace_core::methods::{self, ParamValue, ParamValues};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -20,6 +21,8 @@ pub struct BenchConfig {
     pub steps: usize,
     pub repeats: usize,
     pub device: Device,
+    /// A method of the registry whose step is measured too, on the same model and batch.
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +41,17 @@ pub struct Rates {
     pub gaba: f64,
     /// Eval mode, no gradients, batch `infer_batch`.
     pub infer: f64,
+    /// The step of [`BenchConfig::method`] with the backward passes and extra forwards it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<MethodRate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodRate {
+    pub name: String,
+    pub samples_per_s: f64,
+    /// Its step's throughput over GABA's (> 1: faster than GABA).
+    pub vs_gaba: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -65,14 +79,17 @@ pub fn run(c: &BenchConfig) -> anyhow::Result<BenchResult> {
     let mut opt = AdamW::new(&params.tensors, AdamWConfig::default());
     let batch = random_batch(c.batch, c.features, c.device);
 
-    let mut time_steps = |method: &str, per_task: bool| -> anyhow::Result<f64> {
-        let mut ctrl = controller_for(method, 2, &ControllerParams { warmup: 0, ..Default::default() })?;
+    let mut time_steps = |method: &str, per_task: Option<bool>| -> anyhow::Result<f64> {
+        let past_warmup = ParamValues::default().with("warmup_steps", ParamValue::Int(0))?;
+        let mut ctrl = methods::method(method)?.controller(2, &past_warmup)?;
+        let per_task = per_task.unwrap_or(ctrl.needs().per_task_gradients());
+        let mut memory = GradientMemory::for_controller(ctrl.as_ref(), params.shared_len(), &params.tensors[0]);
         let mut step = || -> anyhow::Result<()> {
             let (l_r, l_h) = task_losses(&model, &batch, true);
-            let (mut g, o) = combined_gradients(&params, &l_r, &l_h, ctrl.as_mut(), per_task)?;
+            let (mut g, o) = combined_gradients(&params, &l_r, &l_h, ctrl.as_mut(), per_task, memory.as_mut())?;
             clip_global_norm(&mut g, 1.0, o.grad_norm);
             opt.update(&params.tensors, &g, 1e-4);
-            Ok(())
+            after_update(&model, &batch, ctrl.as_mut())
         };
         for _ in 0..c.warmup_steps {
             step()?;
@@ -88,8 +105,16 @@ pub fn run(c: &BenchConfig) -> anyhow::Result<BenchResult> {
         }
         Ok(median(rates))
     };
-    let plain = time_steps("baseline", false)?;
-    let gaba = time_steps("gaba", true)?;
+    let plain = time_steps("baseline", Some(false))?;
+    let gaba = time_steps("gaba", Some(true))?;
+    // the method as the trainer runs it when the gradient log does not ask for per-task passes
+    let method = match &c.method {
+        Some(name) => {
+            let rate = time_steps(name, None)?;
+            Some(MethodRate { name: name.clone(), samples_per_s: rate, vs_gaba: rate / gaba })
+        }
+        None => None,
+    };
 
     let xi = Tensor::randn([c.infer_batch, 30, c.features], (Kind::Float, c.device));
     let mut rates = Vec::new();
@@ -107,7 +132,7 @@ pub fn run(c: &BenchConfig) -> anyhow::Result<BenchResult> {
         preset: c.preset.clone(),
         batch: c.batch,
         threads: tch::get_num_threads(),
-        samples_per_s: Rates { plain, gaba, infer: median(rates) },
+        samples_per_s: Rates { plain, gaba, infer: median(rates), method },
     })
 }
 

@@ -2,7 +2,9 @@
 //! directory: data, model, method and protocol, built from defaults, a TOML file and `--set` pairs.
 
 use crate::model::ModelConfig;
-use grace_data::{PrepConfig, SyntheticConfig};
+use grace_core::controller::TaskWeighting;
+use grace_core::methods::{self, Method, ParamValue, ParamValues};
+use grace_data::{DataSpec, PrepConfig, Schema, Source, SyntheticConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +29,7 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            source: "synthetic".into(),
+            source: DataSpec::Synthetic.to_string(),
             subset: "FD001".into(),
             prep: PrepConfig::default(),
             synthetic: SyntheticConfig::default(),
@@ -36,8 +38,34 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// `source` parsed: the synthetic fleet or a path.
+    pub fn spec(&self) -> DataSpec {
+        DataSpec::parse(&self.source)
+    }
+
     pub fn is_synthetic(&self) -> bool {
-        self.source == "synthetic"
+        self.spec().is_synthetic()
+    }
+
+    /// The source this config names (nothing is read until a data set is loaded from it).
+    pub fn open(&self) -> Box<dyn Source> {
+        self.spec().open(&self.synthetic)
+    }
+
+    /// The column layout of that source's data.
+    pub fn schema(&self) -> Schema {
+        self.open().schema()
+    }
+
+    /// `source` with a path made absolute (links resolved), so that the run reads the same files
+    /// whatever folder it is resumed or scored from; `synthetic` stays as it is.
+    pub fn absolute_source(&self) -> Result<String, String> {
+        match self.spec() {
+            DataSpec::Synthetic => Ok(self.source.clone()),
+            DataSpec::Path(p) => std::fs::canonicalize(&p)
+                .map(|a| a.display().to_string())
+                .map_err(|e| format!("data.source {}: {e} (a C-MAPSS folder or zip, or `synthetic`)", p.display())),
+        }
     }
 }
 
@@ -50,41 +78,78 @@ pub struct ModelSection {
     pub config: ModelConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The `[method]` section: a method of the registry (docs/reference.md §4.3) by name, and a value
+/// for every parameter the registry declares (defaults from there), so `config.toml` records all.
+/// Keys are the parameter names (`method.beta`, `method.warmup_steps`, …); unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "toml::Table")]
 pub struct MethodConfig {
-    /// One of SPEC §4.3's methods.
     pub name: String,
-    /// Slope s of the weighted MSE (methods that use it).
-    pub slope: f64,
-    pub beta: f64,
-    pub floor: f64,
-    pub warmup_steps: u64,
-    /// Fixed task weights for `baseline`/`amnl` (RUL, health).
-    pub fixed_weights: Vec<f64>,
-    /// Extra parameters of the other methods (DWA temperature, GradNorm α, …).
-    pub temperature: f64,
-    pub alpha: f64,
-    /// Adam learning rate of the `uncertainty` log-variances (default: the model's 1e-3).
-    pub uncertainty_lr: f64,
-    /// Adam learning rate of the `gradnorm` task weights (default 0.025, as in the paper).
-    pub gradnorm_lr: f64,
+    pub params: ParamValues,
 }
+
+/// The number of tasks of the dual-task model: RUL and health.
+pub const N_TASKS: usize = 2;
 
 impl Default for MethodConfig {
     fn default() -> Self {
-        MethodConfig {
-            name: "grace".into(),
-            slope: 1.0,
-            beta: 0.99,
-            floor: 0.05,
-            warmup_steps: 100,
-            fixed_weights: vec![0.5, 0.5],
-            temperature: 2.0,
-            alpha: 1.5,
-            uncertainty_lr: 1e-3,
-            gradnorm_lr: 0.025,
+        MethodConfig { name: "grace".into(), params: ParamValues::default() }
+    }
+}
+
+impl MethodConfig {
+    pub fn method(&self) -> Result<&'static Method, String> {
+        methods::method(&self.name).map_err(|e| e.to_string())
+    }
+
+    /// Slope s of the weighted MSE (read by the methods whose RUL loss is weighted).
+    pub fn slope(&self) -> f64 {
+        self.params.float(&methods::SLOPE)
+    }
+
+    /// The method's controller for the model's tasks, from this section's parameters.
+    pub fn controller(&self) -> Result<Box<dyn TaskWeighting>, String> {
+        self.method()?.controller(N_TASKS, &self.params).map_err(|e| format!("method `{}`: {e}", self.name))
+    }
+}
+
+impl TryFrom<toml::Table> for MethodConfig {
+    type Error = String;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, String> {
+        let mut cfg = MethodConfig::default();
+        if let Some(v) = table.remove("name") {
+            cfg.name = v.as_str().ok_or_else(|| format!("method.name must be a string, got {v}"))?.to_string();
         }
+        for (key, v) in table {
+            methods::param(&key).map_err(|e| format!("method.{key}: {e}"))?;
+            let value = param_value(&v).ok_or_else(|| format!("method.{key} must be a number or a list, got {v}"))?;
+            cfg.params.set(&key, value).map_err(|e| format!("method.{key}: {e}"))?;
+        }
+        Ok(cfg)
+    }
+}
+
+/// A TOML number or list of numbers as a parameter value; the parameter then checks its kind.
+fn param_value(v: &toml::Value) -> Option<ParamValue> {
+    let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Some(ParamValue::Int(*i as u64)),
+        toml::Value::Array(xs) => xs.iter().map(number).collect::<Option<Vec<f64>>>().map(ParamValue::List),
+        _ => number(v).map(ParamValue::Float),
+    }
+}
+
+impl Serialize for MethodConfig {
+    /// The name first, then the parameters in registry order.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        for (key, value) in self.params.iter() {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 
@@ -171,12 +236,18 @@ impl RunConfig {
         let preset =
             overlay.get("model").and_then(|m| m.get("preset")).and_then(|p| p.as_str()).unwrap_or(preset).to_string();
         let base = RunConfig::new(&preset, 17)?;
-        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
-        merge(&mut merged, overlay);
-        let mut cfg: RunConfig =
-            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| format!("config: {}", e.message()))?;
+        let base = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+        let mut merged = base.clone();
+        merge(&mut merged, overlay.clone());
+        let mut cfg: RunConfig = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            let why = e.message().to_string();
+            match blame(&base, &overlay) {
+                Some(key) if !why.contains(&key) => format!("config: {key}: {why}"),
+                _ => format!("config: {why}"),
+            }
+        })?;
         // The model's input follows the data; they are one fact, not two settings that can disagree.
-        cfg.model.config.n_features = cfg.data.prep.features.n_features() as i64;
+        cfg.model.config.n_features = cfg.data.prep.features.n_features(&cfg.data.schema()) as i64;
         cfg.model.config.window = cfg.data.prep.window as i64;
         cfg.validate()?;
         Ok(cfg)
@@ -184,12 +255,16 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         self.model.config.validate()?;
-        grace_core::methods::method(&self.method.name).map_err(|e| e.to_string())?;
+        // Builds the controller once, so a bad method parameter stops here rather than at training.
+        self.method.controller()?;
         let t = &self.train;
+        if t.epochs == 0 {
+            return Err("train.epochs must be at least 1".into());
+        }
         if t.batch_size == 0 || t.eval_batch_size == 0 {
             return Err("train.batch_size and train.eval_batch_size must be at least 1".into());
         }
-        if !(t.lr > 0.0) || !(t.min_lr >= 0.0) {
+        if !t.lr.is_finite() || t.lr <= 0.0 || !t.min_lr.is_finite() || t.min_lr < 0.0 {
             return Err(format!("train.lr ({}) must be positive and train.min_lr ({}) non-negative", t.lr, t.min_lr));
         }
         if !(0.0..1.0).contains(&t.ema_decay) {
@@ -197,6 +272,22 @@ impl RunConfig {
         }
         if t.grad_log_every == 0 {
             return Err("train.grad_log_every must be at least 1".into());
+        }
+        // Out of range, each of these silently turns the weights into NaN or the schedule upside down.
+        for (key, v) in [("train.weight_decay", t.weight_decay), ("train.clip_norm", t.clip_norm)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{key} must be a finite number ≥ 0, got {v}"));
+            }
+        }
+        for (key, v) in [("train.warmup_start", t.warmup_start), ("train.plateau_factor", t.plateau_factor)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{key} must be in [0, 1], got {v}"));
+            }
+        }
+        // The data settings too, so that a NaN or absurd one stops the run before anything is written.
+        self.data.prep.check().map_err(|m| format!("data.prep: {m}"))?;
+        if self.data.is_synthetic() {
+            self.data.synthetic.check().map_err(|m| format!("data.synthetic: {m}"))?;
         }
         Ok(())
     }
@@ -232,6 +323,33 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
     }
     t.insert(last.to_string(), value);
     Ok(())
+}
+
+/// The first key of `overlay` that alone makes the config unreadable: serde's message names the
+/// expected type but not the field, and `--set train.epochs=ten` should say which key is wrong.
+fn blame(base: &toml::Table, overlay: &toml::Table) -> Option<String> {
+    let mut leaves = Vec::new();
+    leaf_paths(overlay, &mut Vec::new(), &mut leaves);
+    leaves.into_iter().find_map(|(path, value)| {
+        let mut one = toml::Table::new();
+        set_path(&mut one, &path, value).ok()?;
+        let mut merged = base.clone();
+        merge(&mut merged, one);
+        toml::Value::Table(merged).try_into::<RunConfig>().is_err().then_some(path)
+    })
+}
+
+/// Every non-table value of `t` with its dotted path.
+fn leaf_paths(t: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in t {
+        prefix.push(k.clone());
+        match v {
+            // An empty table (`--set train.epochs={}`) is a value of its own, to be blamed like any other.
+            toml::Value::Table(sub) if !sub.is_empty() => leaf_paths(sub, prefix, out),
+            _ => out.push((prefix.join("."), v.clone())),
+        }
+        prefix.pop();
+    }
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
@@ -281,5 +399,63 @@ mod tests {
         assert!(e.contains("learning_rate"), "{e}");
         let e = RunConfig::resolve("small", None, &["method.name=magic".into()]).unwrap_err();
         assert!(e.contains("magic"), "{e}");
+        let e = RunConfig::resolve("small", Some("[method]\nbogus = 1"), &[]).unwrap_err();
+        assert!(e.contains("method.bogus") && e.contains("unknown method parameter"), "{e}");
+        // a value of the wrong type names its key, wherever it came from
+        let e = RunConfig::resolve("small", None, &["train.epochs=ten".into()]).unwrap_err();
+        assert!(e.starts_with("config: train.epochs: ") && e.contains("\"ten\""), "{e}");
+        let e =
+            RunConfig::resolve("small", Some("[data.prep]\nwindow = \"long\""), &["train.lr=0.1".into()]).unwrap_err();
+        assert!(e.starts_with("config: data.prep.window: "), "{e}");
+        let e = RunConfig::resolve("small", None, &["train.device=[1]".into()]).unwrap_err();
+        assert!(e.starts_with("config: train.device: "), "{e}");
+        let e = RunConfig::resolve("small", None, &["method.warmup_steps=1.5".into()]).unwrap_err();
+        assert!(e.contains("warmup_steps") && e.contains("whole number"), "{e}");
+        // a parameter the chosen method reads is checked when the config resolves
+        let e = RunConfig::resolve("small", None, &["method.beta=1".into()]).unwrap_err();
+        assert!(e.contains("β") && e.contains("grace"), "{e}");
+    }
+
+    #[test]
+    fn method_defaults_come_from_the_registry_and_round_trip() {
+        let c = RunConfig::resolve("small", None, &[]).unwrap();
+        let table: toml::Table = c.to_toml().parse().unwrap();
+        let method = table["method"].as_table().unwrap();
+        let keys: Vec<&str> = method.keys().map(|k| k.as_str()).collect();
+        let mut want = vec!["name"];
+        want.extend(methods::all_params().iter().map(|p| p.name));
+        want.sort();
+        assert_eq!(keys, want, "every registry parameter is written");
+        for p in methods::all_params() {
+            assert_eq!(c.method.params.get(p), &p.default_value(), "{}", p.name);
+        }
+        assert_eq!(method["beta"].as_float(), Some(0.99));
+        assert_eq!(method["warmup_steps"].as_integer(), Some(100));
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn existing_method_keys_and_set_paths_keep_working() {
+        // The [method] section as runs wrote it before the registry, every key explicit.
+        let old = "[method]\nname = \"amnl\"\nslope = 2.0\nbeta = 0.9\nfloor = 0.1\nwarmup_steps = 5\n\
+                   fixed_weights = [0.0476, 0.9524]\ntemperature = 3.0\nalpha = 1\nuncertainty_lr = 0.001\n\
+                   gradnorm_lr = 0.025\n";
+        let c = RunConfig::resolve("small", Some(old), &[]).unwrap();
+        let p = &c.method.params;
+        assert_eq!((c.method.name.as_str(), c.method.slope()), ("amnl", 2.0));
+        assert_eq!(p.list(methods::param("fixed_weights").unwrap()), &[0.0476, 0.9524]);
+        assert_eq!(p.int(methods::param("warmup_steps").unwrap()), 5);
+        assert_eq!(p.float(methods::param("alpha").unwrap()), 1.0, "an integer where a number is expected");
+        assert_eq!(c.method.controller().unwrap().current_weights(), vec![0.0476, 0.9524]);
+        let sets: Vec<String> = ["method.beta=0.5", "method.temperature=1", "method.fixed_weights=[1,0]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c = RunConfig::resolve("small", Some(old), &sets).unwrap();
+        assert_eq!(c.method.params.float(methods::param("beta").unwrap()), 0.5);
+        assert_eq!(c.method.params.float(methods::param("temperature").unwrap()), 1.0);
+        assert_eq!(c.method.controller().unwrap().current_weights(), vec![1.0, 0.0]);
+        // a run directory's config.toml reads back as written
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
     }
 }

@@ -1,13 +1,23 @@
 //! Scoring a model on windows: batched eval-mode predictions, validation RMSE for selection, and
-//! the test protocol of SPEC §2.8 (last window per engine, truth capped and uncapped).
+//! the test protocol of docs/reference.md §2.8 (last window per engine, truth capped and uncapped),
+//! scored once at the end of a run or again by `grace evaluate`.
 
+use crate::checkpoint::first_non_finite;
+use crate::config::RunConfig;
+use crate::io::{write_atomic, write_json_atomic};
 use crate::model::DualTaskModel;
+use crate::setup::recorded_data;
+use anyhow::bail;
 use grace_core::metrics;
+use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
+use grace_core::rundir::{BEST_FILE, CONFIG_FILE, PREDICTIONS_FILE, RESULTS_FILE};
 use grace_data::{Prepared, Split, WindowRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 
+pub use crate::rescore::{evaluate_on, evaluate_run, OtherData};
 pub use grace_core::results::{RulScores, TestReport};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 /// Eval-mode predictions for `refs`: RUL and class probabilities per window.
 pub struct Predictions {
@@ -115,4 +125,172 @@ pub fn cut_windows(split: &Split, seed: u64) -> Vec<WindowRef> {
             WindowRef { engine: i as u32, end: rng.gen_range(lo - 1..n) as u32 }
         })
         .collect()
+}
+
+/// Loads a run's selected (averaged) weights into a fresh model.
+pub fn load_best(dir: &Path, cfg: &RunConfig, device: Device) -> anyhow::Result<(nn::VarStore, DualTaskModel)> {
+    let vs = nn::VarStore::new(device);
+    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
+    let path = dir.join(BEST_FILE);
+    crate::weights::load_into(&vs, &path, CONFIG_FILE)?;
+    if let Some(name) = first_non_finite(&vs.variables()) {
+        bail!(
+            "{} holds NaN or infinite values (in `{name}`): these weights cannot be scored; the file is damaged or \
+             was replaced — restore it from a copy, or train the run again",
+            path.display()
+        );
+    }
+    Ok((vs, model))
+}
+
+/// What training leaves for the results besides the test scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub best_epoch: usize,
+    pub best_val_rmse: f64,
+    pub stopped_early: bool,
+    pub epochs_run: usize,
+    pub steps: u64,
+    pub train_seconds: f64,
+}
+
+/// Scores the selected weights once on the test set and writes predictions and results; nothing
+/// is written unless every score is a number.
+pub(crate) fn finish(
+    cfg: &RunConfig,
+    dir: &Path,
+    data: &Prepared,
+    device: Device,
+    summary: &TrainingSummary,
+) -> anyhow::Result<RunResults> {
+    let (_vs, best) = load_best(dir, cfg, device)?;
+    let (mut results, rows) = score(cfg, data, &best, device, summary, &dir.join(BEST_FILE))?;
+    results.protocol.data_fingerprint = recorded_data(dir)?.map(|r| r.fingerprint).unwrap_or_default();
+    write_predictions(&dir.join(PREDICTIONS_FILE), &rows)?;
+    write_json_atomic(&dir.join(RESULTS_FILE), &results)?;
+    Ok(results)
+}
+
+/// The test-set evaluation shared by training and `grace evaluate`, so both give the same numbers:
+/// the results and one row per test engine, checked to be finite (`weights` is the file blamed
+/// otherwise). Nothing is written.
+pub fn score(
+    cfg: &RunConfig,
+    data: &Prepared,
+    model: &DualTaskModel,
+    device: Device,
+    summary: &TrainingSummary,
+    weights: &Path,
+) -> anyhow::Result<(RunResults, Vec<EnginePrediction>)> {
+    let b = cfg.train.eval_batch_size;
+    let (test, rows) = test_report(model, data, b, device);
+    let cut = predict(model, &data.val, &cut_windows(&data.val, cfg.train.seed), b, device);
+    tracing::info!(
+        weights = %weights.display(),
+        engines = test.engines,
+        rmse = test.capped.rmse,
+        nasa = test.capped.nasa,
+        health_accuracy = test.health_accuracy,
+        "test set scored"
+    );
+    let results = RunResults {
+        method: cfg.method.name.clone(),
+        subset: data.name.clone(),
+        synthetic: cfg.data.is_synthetic(),
+        seed: cfg.train.seed,
+        protocol: protocol(cfg, data),
+        validation: ValidationSummary {
+            best_epoch: summary.best_epoch,
+            best_val_rmse: summary.best_val_rmse,
+            cut: RulScores::of(&cut.rul, &cut.truth_rul),
+            stopped_early: summary.stopped_early,
+        },
+        test,
+        epochs_run: summary.epochs_run,
+        steps: summary.steps,
+        train_seconds: summary.train_seconds,
+        versions: versions(device),
+    };
+    ensure_finite(&results, &rows, weights)?;
+    Ok((results, rows))
+}
+
+/// Refuses scores that are not numbers: weights that predict NaN are damaged or diverged, and
+/// their scores would replace a run's good outputs with nonsense.
+fn ensure_finite(r: &RunResults, rows: &[EnginePrediction], weights: &Path) -> anyhow::Result<()> {
+    let bad = rows
+        .iter()
+        .filter(|e| ![e.prediction, e.p_normal, e.p_degrading, e.p_critical].iter().all(|v| v.is_finite()))
+        .count();
+    if bad > 0 {
+        bail!(
+            "the weights in {} predict NaN or infinity for {bad} of {} test engines: the file is damaged or the run \
+             diverged; nothing was written",
+            weights.display(),
+            rows.len()
+        );
+    }
+    let (t, v) = (&r.test, &r.validation);
+    let figures = [
+        ("test RMSE", t.capped.rmse),
+        ("test NASA score", t.capped.nasa),
+        ("test MAE", t.capped.mae),
+        ("uncapped test RMSE", t.uncapped.rmse),
+        ("uncapped test NASA score", t.uncapped.nasa),
+        ("uncapped test MAE", t.uncapped.mae),
+        ("health accuracy", t.health_accuracy),
+        ("health macro-F1", t.health_macro_f1),
+        ("cut validation RMSE", v.cut.rmse),
+        ("best validation RMSE", v.best_val_rmse),
+    ];
+    if let Some((name, value)) = figures.iter().find(|(_, x)| !x.is_finite()) {
+        bail!(
+            "the {name} of the weights in {} is {value}, not a number (predictions range {:.4e} to {:.4e}); \
+             nothing was written",
+            weights.display(),
+            rows.iter().map(|e| e.prediction).fold(f64::INFINITY, f64::min),
+            rows.iter().map(|e| e.prediction).fold(f64::NEG_INFINITY, f64::max)
+        );
+    }
+    Ok(())
+}
+
+/// Writes the per-engine rows as `predictions.csv`, atomically.
+pub fn write_predictions(path: &Path, rows: &[EnginePrediction]) -> anyhow::Result<()> {
+    write_atomic(path, |tmp| {
+        let mut w = csv::Writer::from_path(tmp)?;
+        for r in rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+        Ok(())
+    })
+}
+
+/// How the numbers were obtained, written into the results so they carry their own protocol.
+fn protocol(cfg: &RunConfig, data: &Prepared) -> Protocol {
+    Protocol {
+        selection_metric: "validation RMSE over all windows of the held-out training engines (averaged weights)".into(),
+        evaluated_weights: "exponential moving average of the weights at the best validation epoch".into(),
+        test_protocol: "last window per test engine; truth from the RUL file, capped at max_rul and uncapped".into(),
+        test_scored_once: true,
+        validation_units: data.val_units.clone(),
+        train_units: data.train_units.len(),
+        test_units: data.test_units.len(),
+        max_rul: cfg.data.prep.max_rul,
+        window: cfg.data.prep.window,
+        features: data.preprocessing.feature_names.clone(),
+        n_conditions: data.preprocessing.n_conditions(),
+        data_fingerprint: String::new(),
+    }
+}
+
+fn versions(device: Device) -> Versions {
+    Versions {
+        grace: env!("CARGO_PKG_VERSION").into(),
+        tch: "0.24.0".into(),
+        libtorch: "2.11.0".into(),
+        device: format!("{device:?}"),
+        threads: tch::get_num_threads(),
+    }
 }

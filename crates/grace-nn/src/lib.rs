@@ -7,11 +7,18 @@ pub mod checkpoint;
 pub mod config;
 pub mod diagnose;
 pub mod evaluate;
+mod fault;
 pub use grace_core::io;
+pub mod logs;
+pub mod memory;
 pub mod model;
 pub mod predict;
+pub mod rescore;
+pub mod setup;
+pub mod start;
 pub mod step;
 pub mod train;
+pub mod weights;
 
 /// Proves the link to libtorch: a tiny computation with a known answer.
 pub fn libtorch_smoke() -> f64 {

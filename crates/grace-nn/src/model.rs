@@ -1,4 +1,4 @@
-//! The dual-task network of SPEC §3: shared CNN → BiLSTM → self-attention → funnel backbone, an RUL
+//! The dual-task network of docs/reference.md §3: shared CNN → BiLSTM → self-attention → funnel backbone, an RUL
 //! regression head and a health classification head, as plain structs over a `VarStore`.
 
 use serde::{Deserialize, Serialize};
@@ -21,12 +21,12 @@ pub struct ModelConfig {
     pub attn_dropout: f64,
     pub funnel: Vec<i64>,
     pub funnel_dropout: f64,
-    /// The paper also drops out the final shared vector; off by default (SPEC §3, decided).
+    /// The paper also drops out the final shared vector; off by default (docs/reference.md §3, decided).
     pub dropout_on_shared: bool,
     pub rul_head: Vec<i64>,
     pub health_head: Vec<i64>,
     pub n_classes: i64,
-    /// Bias of the last RUL layer: positive so the final ReLU is not dead at start (SPEC §3).
+    /// Bias of the last RUL layer: positive so the final ReLU is not dead at start (docs/reference.md §3).
     pub rul_bias_init: f64,
 }
 
@@ -53,7 +53,7 @@ impl ModelConfig {
             // The paper has 0.3 here. Measured on FD001 (small preset, GRACE, epoch 19): the
             // dropout inside the funnel, read by ReLU layers, left evaluation-mode predictions
             // ~20 cycles too low (train-window RMSE 25.1 in eval mode vs 9.7 with that dropout kept
-            // active), the same bias SPEC §3 found for dropout on z. Off by default; available.
+            // active), the same bias docs/reference.md §3 found for dropout on z. Off by default; available.
             funnel_dropout: 0.0,
             dropout_on_shared: false,
             rul_head: vec![64, 32, 16],
@@ -319,7 +319,7 @@ impl DualTaskModel {
     }
 }
 
-/// Parameter counts, for `grace model` and the tests of SPEC §3.
+/// Parameter counts, for `grace model` and the tests of docs/reference.md §3.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParamCounts {
     pub total: i64,
@@ -360,7 +360,7 @@ pub fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     v
 }
 
-/// Fraction of positive RUL outputs (SPEC §3: a dead final ReLU never recovers), in eval mode.
+/// Fraction of positive RUL outputs (docs/reference.md §3: a dead final ReLU never recovers), in eval mode.
 pub fn positive_rul_fraction(model: &DualTaskModel, x: &Tensor) -> f64 {
     tch::no_grad(|| model.forward_t(x, false).rul.gt(0.0).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
 }
@@ -376,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn paper_preset_has_the_spec_parameter_counts() {
+    fn paper_preset_has_the_reference_parameter_counts() {
         let c = counts(ModelConfig::paper(17));
         assert_eq!(c.total, 3_497_476);
         assert_eq!(c.shared, 3_491_104);
@@ -390,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn small_preset_has_the_spec_parameter_count() {
+    fn small_preset_has_the_reference_parameter_count() {
         assert_eq!(counts(ModelConfig::small(17)).total, 246_820);
     }
 

@@ -6,12 +6,15 @@ use crate::evaluate;
 use crate::io::write_atomic;
 use crate::train::{device_of, load_best, BEST_FILE, CONFIG_FILE, PREPROCESSING_FILE};
 use anyhow::{anyhow, bail, Context};
-use grace_data::{parse_data, Preprocessing, Split};
+use grace_data::{parse_rows, Preprocessing, Split};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod warnings;
+pub use warnings::{unfinished, unlike_training, INPUT_SIGMA_LIMIT, SETTINGS_SIGMA_LIMIT};
+
 /// Health class names, in the model's class order.
-pub const HEALTH_NAMES: [&str; 3] = ["normal", "degrading", "critical"];
+pub use grace_core::rundir::HEALTH_CLASSES as HEALTH_NAMES;
 
 /// What the predictions come from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +54,10 @@ pub struct EngineForecast {
 pub struct Forecast {
     pub header: Header,
     pub engines: Vec<EngineForecast>,
+    /// Why some predictions deserve less trust (an unfinished run, short or unfamiliar engines),
+    /// each with the numbers that triggered it; empty when nothing stands out.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Reads a finished run's configuration and fitted preprocessing, refusing a folder that lacks
@@ -75,9 +82,8 @@ pub fn open_run(dir: &Path) -> anyhow::Result<(RunConfig, Preprocessing)> {
     let text = std::fs::read_to_string(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
     let cfg = RunConfig::from_toml(&text).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
     let pre_path = dir.join(PREPROCESSING_FILE);
-    let text = std::fs::read_to_string(&pre_path).with_context(|| format!("reading {}", pre_path.display()))?;
-    let pre: Preprocessing = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a grace preprocessing file", pre_path.display()))?;
+    // Checked as it is read: a damaged file is one error naming the field, never a panic or NaN later.
+    let pre = Preprocessing::load(&pre_path)?;
     let m = &cfg.model.config;
     if pre.n_features() as i64 != m.n_features || pre.config.window as i64 != m.window {
         bail!(
@@ -99,14 +105,15 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
     let (cfg, pre) = open_run(dir)?;
     let text = std::fs::read_to_string(engines_file)
         .with_context(|| format!("reading --engines {}", engines_file.display()))?;
-    let raw = parse_data(&engines_file.display().to_string(), &text)?;
+    // The run's own schema: a run trained on another data family reads that family's layout.
+    let raw = parse_rows(&pre.schema, &engines_file.display().to_string(), &text)?;
     let device = device_of(device.unwrap_or(&cfg.train.device))?;
     if cfg.train.threads > 0 {
         tch::set_num_threads(cfg.train.threads as i32);
     }
     let (_vs, model) = load_best(dir, &cfg, device)?;
     let window = pre.config.window;
-    let split = Split { engines: pre.apply(&raw, None), n_features: pre.n_features(), window };
+    let split = Split { engines: pre.apply(&raw, None)?, n_features: pre.n_features(), window };
     let refs = split.last_windows();
     let p = evaluate::predict(&model, &split, &refs, cfg.train.eval_batch_size, device);
     let classes = p.classes();
@@ -128,7 +135,16 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
                 front_padded: e.n_cycles() < window,
             }
         })
-        .collect();
+        .collect::<Vec<EngineForecast>>();
+    let mut warnings: Vec<String> = unfinished(dir, cfg.train.epochs).into_iter().collect();
+    warnings.extend(engines.iter().filter(|e| e.front_padded).map(|e| {
+        format!(
+            "unit {} has {} cycles, fewer than the window of {window}: its first cycle was repeated to fill the \
+             window, so its prediction is less reliable",
+            e.unit, e.cycles
+        )
+    }));
+    warnings.extend(unlike_training(&pre, &raw));
     let synthetic = cfg.data.is_synthetic();
     let max_rul = pre.config.max_rul;
     Ok(Forecast {
@@ -147,6 +163,7 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
             ),
         },
         engines,
+        warnings,
     })
 }
 

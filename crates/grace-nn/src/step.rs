@@ -1,8 +1,10 @@
 //! One optimisation step of the dual-task model for any task-weighting controller: per-task
-//! gradients when the controller (or the log) needs their norms, else one backward of the sum.
+//! gradients and their Gram matrix when the controller (or the log) needs them, else one backward.
 
+use crate::memory::GradientMemory;
 use crate::model::{group_of, DualTaskModel, Group};
-use grace_core::controller::{StepInput, StepRecord, TaskWeighting};
+use anyhow::{anyhow, bail};
+use grace_core::controller::{Gram, Needs, StepInput, StepRecord, TaskWeighting};
 use tch::{Kind, Reduction, Tensor};
 
 /// The trainable parameters in a fixed order, with the subsets each task's loss reaches.
@@ -25,6 +27,11 @@ impl Params {
         let (names, tensors) = named.into_iter().unzip();
         Params { names, tensors, groups, rul_reach, health_reach }
     }
+
+    /// Number of shared values (the length of a task gradient over the shared parameters).
+    pub fn shared_len(&self) -> i64 {
+        self.groups.iter().zip(&self.tensors).filter(|(g, _)| **g == Group::Shared).map(|(_, t)| t.numel() as i64).sum()
+    }
 }
 
 /// A batch on the model's device: inputs (B, window, F), targets, and per-sample RUL weights.
@@ -32,7 +39,7 @@ pub struct Batch {
     pub x: Tensor,
     pub rul: Tensor,
     pub health: Tensor,
-    /// w(y) of SPEC §4.1 for the weighted MSE, or `None` for plain MSE.
+    /// w(y) of docs/reference.md §4.1 for the weighted MSE, or `None` for plain MSE.
     pub sample_weights: Option<Tensor>,
 }
 
@@ -61,20 +68,37 @@ pub struct StepOutcome {
     pub record: StepRecord,
 }
 
+/// Refuses a controller that declares it needs the task gradient vectors but does not say how
+/// its gradient memories move.
+pub fn check_supported(controller: &dyn TaskWeighting) -> anyhow::Result<()> {
+    let probe = vec![1.0; controller.n_tasks()];
+    if controller.needs() == Needs::GradientVectors && controller.memory_update(&probe).is_none() {
+        bail!(
+            "controller `{}` needs the task gradient vectors but gives no update for their memories \
+             (TaskWeighting::memory_update)",
+            controller.name()
+        );
+    }
+    Ok(())
+}
+
 /// The combined gradient `Σ_i λ_i ∇L_i` per parameter, and what was measured on the way.
 ///
 /// With `per_task` the two task gradients come from two backward passes over one forward (the
-/// graph kept for the second), their norms and cosine over the shared parameters feed the
-/// controller, and the combination is formed from them — no third backward. Otherwise the
-/// controller is asked first and one backward of `Σ λ_i L_i` gives the gradient.
+/// graph kept for the second), their Gram matrix over the shared parameters feeds the
+/// controller, and the combination is formed from them — no third backward: the shared parameters
+/// get `Σ λ_i ∇L_i`, each head its own task's gradient times its head weight. Otherwise the
+/// controller is asked first and one backward of `Σ λ_i L_i` gives the gradient. A controller
+/// that needs the gradient vectors gets its `memory` moved instead (see `memory_step`).
 pub fn combined_gradients(
     params: &Params,
     l_rul: &Tensor,
     l_health: &Tensor,
     controller: &mut dyn TaskWeighting,
     per_task: bool,
+    memory: Option<&mut GradientMemory>,
 ) -> anyhow::Result<(Vec<Tensor>, StepOutcome)> {
-    gradients(params, l_rul, l_health, controller, per_task, false)
+    gradients(params, l_rul, l_health, controller, per_task, false, memory)
 }
 
 /// `keep_graph` leaves the graph alive after the last backward (tests compare against a
@@ -86,18 +110,80 @@ pub(crate) fn gradients(
     controller: &mut dyn TaskWeighting,
     per_task: bool,
     keep_graph: bool,
+    memory: Option<&mut GradientMemory>,
 ) -> anyhow::Result<(Vec<Tensor>, StepOutcome)> {
+    check_supported(controller)?;
     if !per_task {
-        let losses = read_back(&[l_rul.detach(), l_health.detach()])?;
-        let losses = [losses[0], losses[1]];
-        let record = controller.step(&StepInput { grad_norms: None, losses: &losses })?;
-        let (wr, wh) = (record.weights[0], record.weights[1]);
-        let total = l_rul * wr + l_health * wh;
-        let grads = Tensor::run_backward(&[total], &params.tensors, keep_graph, false);
-        let outcome = StepOutcome { losses, norms: [f64::NAN; 2], cosine: f64::NAN, grad_norm: f64::NAN, record };
-        return Ok((grads, outcome));
+        return one_backward(params, l_rul, l_health, controller, keep_graph);
     }
+    let (grad_r, grad_h) = task_gradients(params, l_rul, l_health, keep_graph);
+    let m = measure(l_rul, l_health, &grad_r, &grad_h)?;
+    if controller.needs() == Needs::GradientVectors {
+        let memory = memory.ok_or_else(|| {
+            anyhow!("controller `{}` needs the task gradient vectors but the step got no memory", controller.name())
+        })?;
+        return memory_step(grad_r, grad_h, m, controller, memory);
+    }
+    let record = controller.step(&StepInput { losses: &m.losses, gram: Some(&m.gram) })?;
+    let (wr, wh) = (record.weights[0], record.weights[1]);
+    let (hr, hh) = match &record.head_weights {
+        Some(h) => (h[0], h[1]),
+        None => (wr, wh),
+    };
+    // ‖combined‖² from the per-task sums; grouped as before when the heads share the weights, so
+    // loss-weighting runs stay bit-identical.
+    let [s_rr, s_hh, s_rh, h_r, h_h] = m.sums;
+    let sq = match record.head_weights {
+        None => wr * wr * (s_rr + h_r) + wh * wh * (s_hh + h_h) + 2.0 * wr * wh * s_rh,
+        Some(_) => wr * wr * s_rr + wh * wh * s_hh + 2.0 * wr * wh * s_rh + hr * hr * h_r + hh * hh * h_h,
+    };
+    let grad_norm = sq.max(0.0).sqrt();
+    let grads = grad_r
+        .into_iter()
+        .zip(grad_h)
+        .map(|(r, h)| match (r, h) {
+            (Some(mut r), Some(mut h)) => {
+                let _ = r.g_mul_scalar_(wr).g_add_(&h.g_mul_scalar_(wh));
+                r
+            }
+            (Some(r), None) => r * hr,
+            (None, Some(h)) => h * hh,
+            (None, None) => unreachable!("every parameter is shared or in one head"),
+        })
+        .collect();
+    let outcome = StepOutcome { losses: m.losses, norms: m.norms, cosine: m.cosine, grad_norm, record };
+    Ok((grads, outcome))
+}
 
+/// The controller first, then one backward of `Σ λ_i L_i`.
+fn one_backward(
+    params: &Params,
+    l_rul: &Tensor,
+    l_health: &Tensor,
+    controller: &mut dyn TaskWeighting,
+    keep_graph: bool,
+) -> anyhow::Result<(Vec<Tensor>, StepOutcome)> {
+    let losses = read_back(&[l_rul.detach(), l_health.detach()])?;
+    let losses = [losses[0], losses[1]];
+    let record = controller.step(&StepInput { losses: &losses, gram: None })?;
+    if record.head_weights.as_ref().is_some_and(|h| *h != record.weights) {
+        bail!(
+            "controller `{}` set head weights apart from its task weights without per-task gradients",
+            controller.name()
+        );
+    }
+    let (wr, wh) = (record.weights[0], record.weights[1]);
+    let total = l_rul * wr + l_health * wh;
+    let grads = Tensor::run_backward(&[total], &params.tensors, keep_graph, false);
+    let outcome = StepOutcome { losses, norms: [f64::NAN; 2], cosine: f64::NAN, grad_norm: f64::NAN, record };
+    Ok((grads, outcome))
+}
+
+/// Each task's gradient per parameter (`None` where its loss does not reach), from two backward
+/// passes over one forward.
+type TaskGradients = (Vec<Option<Tensor>>, Vec<Option<Tensor>>);
+
+fn task_gradients(params: &Params, l_rul: &Tensor, l_health: &Tensor, keep_graph: bool) -> TaskGradients {
     let pick = |idx: &[usize]| idx.iter().map(|&i| params.tensors[i].shallow_clone()).collect::<Vec<_>>();
     let g_h = Tensor::run_backward(&[l_health], &pick(&params.health_reach), true, false);
     let g_r = Tensor::run_backward(&[l_rul], &pick(&params.rul_reach), keep_graph, false);
@@ -109,14 +195,34 @@ pub(crate) fn gradients(
     for (&i, g) in params.health_reach.iter().zip(g_h) {
         grad_h[i] = Some(g);
     }
+    (grad_r, grad_h)
+}
 
+/// The losses and the task gradients' inner products, read back in one transfer.
+struct Measured {
+    losses: [f64; 2],
+    /// Over the shared parameters.
+    gram: Gram,
+    norms: [f64; 2],
+    cosine: f64,
+    /// `‖g_r‖², ‖g_h‖², g_r·g_h` over the shared parameters, `‖g_r‖²` over the RUL head and
+    /// `‖g_h‖²` over the health head.
+    sums: [f64; 5],
+}
+
+fn measure(
+    l_rul: &Tensor,
+    l_health: &Tensor,
+    grad_r: &[Option<Tensor>],
+    grad_h: &[Option<Tensor>],
+) -> anyhow::Result<Measured> {
     // Over the shared parameters ‖g_r‖², ‖g_h‖², g_r·g_h, and over each head its own task's ‖g‖²:
     // enough for the controller's norms, the cosine, and the global norm of the combined gradient
     // (‖λ_r g_r + λ_h g_h‖² expands into these), read back with the losses in one transfer.
     let (mut rr, mut hh, mut rh, mut head_r, mut head_h) = (vec![], vec![], vec![], vec![], vec![]);
     let sq = |t: &Tensor| t.square().sum(Kind::Double);
-    for i in 0..params.tensors.len() {
-        match (&grad_r[i], &grad_h[i]) {
+    for (r, h) in grad_r.iter().zip(grad_h) {
+        match (r, h) {
             (Some(r), Some(h)) => {
                 rr.push(sq(r));
                 hh.push(sq(h));
@@ -136,27 +242,69 @@ pub(crate) fn gradients(
     };
     let v =
         read_back(&[l_rul.detach(), l_health.detach(), total(rr), total(hh), total(rh), total(head_r), total(head_h)])?;
-    let losses = [v[0], v[1]];
-    let (s_rr, s_hh, s_rh, h_r, h_h) = (v[2], v[3], v[4], v[5], v[6]);
-    let norms = [s_rr.sqrt(), s_hh.sqrt()];
-    let cosine = s_rh / (norms[0] * norms[1]);
-    let record = controller.step(&StepInput { grad_norms: Some(&norms), losses: &losses })?;
-    let (wr, wh) = (record.weights[0], record.weights[1]);
-    let grad_norm = (wr * wr * (s_rr + h_r) + wh * wh * (s_hh + h_h) + 2.0 * wr * wh * s_rh).max(0.0).sqrt();
+    let (s_rr, s_hh, s_rh) = (v[2], v[3], v[4]);
+    let gram = Gram::new(2, vec![s_rr, s_rh, s_rh, s_hh])?;
+    let (n, cosine) = (gram.norms(), gram.cosine(0, 1));
+    Ok(Measured { losses: [v[0], v[1]], norms: [n[0], n[1]], cosine, gram, sums: [s_rr, s_hh, s_rh, v[5], v[6]] })
+}
+
+/// The step of a controller that reads the task gradients as vectors (DB-MTL): the memories move
+/// with this step's shared task gradients as the controller says, the controller weighs the
+/// memories from their Gram matrix, the shared parameters get `Σ_i w_i m_i` and each head its own
+/// task's gradient times its head weight. A skipped step leaves the memories as they were.
+fn memory_step(
+    grad_r: Vec<Option<Tensor>>,
+    grad_h: Vec<Option<Tensor>>,
+    m: Measured,
+    controller: &mut dyn TaskWeighting,
+    memory: &mut GradientMemory,
+) -> anyhow::Result<(Vec<Tensor>, StepOutcome)> {
+    let flat = |g: &[Option<Tensor>], other: &[Option<Tensor>]| {
+        let shared: Vec<Tensor> =
+            g.iter().zip(other).filter_map(|(a, b)| b.as_ref().and(a.as_ref()).map(|t| t.flatten(0, -1))).collect();
+        Tensor::cat(&shared, 0)
+    };
+    let task_grads = [flat(&grad_r, &grad_h), flat(&grad_h, &grad_r)];
+    let next = controller.memory_update(&m.losses).map(|u| memory.updated(&task_grads, &u));
+    let gram = GradientMemory::gram(next.as_ref().unwrap_or(memory.rows()))?;
+    let record = controller.step(&StepInput { losses: &m.losses, gram: Some(&gram) })?;
+    if let (false, Some(n)) = (record.skipped, next) {
+        memory.commit(n);
+    }
+    let head = record.head_weights.clone().unwrap_or_else(|| record.weights.clone());
+    let combined = memory.combine(&record.weights);
+    let mut offset = 0;
     let grads = grad_r
         .into_iter()
         .zip(grad_h)
         .map(|(r, h)| match (r, h) {
-            (Some(mut r), Some(mut h)) => {
-                let _ = r.g_mul_scalar_(wr).g_add_(&h.g_mul_scalar_(wh));
-                r
+            (Some(r), Some(_)) => {
+                let n = r.numel() as i64;
+                let g = combined.narrow(0, offset, n).view_as(&r);
+                offset += n;
+                g
             }
-            (Some(r), None) => r * wr,
-            (None, Some(h)) => h * wh,
+            (Some(r), None) => r * head[0],
+            (None, Some(h)) => h * head[1],
             (None, None) => unreachable!("every parameter is shared or in one head"),
         })
         .collect();
-    Ok((grads, StepOutcome { losses, norms, cosine, grad_norm, record }))
+    // the global norm is measured by the clipping
+    let outcome = StepOutcome { losses: m.losses, norms: m.norms, cosine: m.cosine, grad_norm: f64::NAN, record };
+    Ok((grads, outcome))
+}
+
+/// For [`Needs::LossesAfterUpdate`] (FAMO): the batch's losses again after the optimiser step, from
+/// a forward without gradients, handed to the controller; nothing for other controllers. The
+/// forward is in training mode as the method's authors run it (fresh dropout masks, batch-norm
+/// statistics updated once more).
+pub fn after_update(model: &DualTaskModel, batch: &Batch, controller: &mut dyn TaskWeighting) -> anyhow::Result<()> {
+    if controller.needs() != Needs::LossesAfterUpdate {
+        return Ok(());
+    }
+    let (l_r, l_h) = tch::no_grad(|| task_losses(model, batch, true));
+    controller.after_update(&read_back(&[l_r, l_h])?)?;
+    Ok(())
 }
 
 fn read_back(scalars: &[Tensor]) -> anyhow::Result<Vec<f64>> {
@@ -189,7 +337,8 @@ pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64, known_norm: f64) ->
 mod tests {
     use super::*;
     use crate::model::{trainable, ModelConfig};
-    use grace_core::controller::{controller_for, ControllerParams};
+    use grace_core::controller::Fixed;
+    use grace_core::methods::{method, ParamValue, ParamValues};
     use tch::{nn, Device};
 
     fn setup(seed: i64) -> (nn::VarStore, DualTaskModel, Batch) {
@@ -210,11 +359,14 @@ mod tests {
         let (vs, model, batch) = setup(3);
         let params = Params::new(trainable(&vs));
         // Past warm-up so the weights are far from 0.5/0.5 and the test can tell them apart.
-        let cp = ControllerParams { warmup: 0, beta: 0.0, ..Default::default() };
-        let mut ctrl = controller_for("grace", 2, &cp).unwrap();
+        let cp = ParamValues::default()
+            .with("warmup_steps", ParamValue::Int(0))
+            .and_then(|p| p.with("beta", ParamValue::Float(0.0)))
+            .unwrap();
+        let mut ctrl = method("grace").unwrap().controller(2, &cp).unwrap();
         // One forward (same dropout masks for both ways); the per-task path keeps the graph.
         let (l_r, l_h) = task_losses(&model, &batch, true);
-        let (grads, out) = gradients(&params, &l_r, &l_h, ctrl.as_mut(), true, true).unwrap();
+        let (grads, out) = gradients(&params, &l_r, &l_h, ctrl.as_mut(), true, true, None).unwrap();
         let (wr, wh) = (out.record.weights[0], out.record.weights[1]);
         assert!((wr - 0.5).abs() > 0.1, "weights {wr} {wh} should be far from uniform");
         let reference = Tensor::run_backward(&[&l_r * wr + &l_h * wh], &params.tensors, false, false);
@@ -230,6 +382,78 @@ mod tests {
         // The global norm derived from the per-task sums is the norm of the combined gradient.
         let direct: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
         assert!((out.grad_norm - direct).abs() <= 1e-9 * direct, "{} vs {direct}", out.grad_norm);
+    }
+
+    /// Fixed weights whose step also sets the heads' weights (as direction-changing methods do),
+    /// or declares that it needs the gradient vectors.
+    struct Directional {
+        inner: Fixed,
+        head: Vec<f64>,
+        needs: Needs,
+    }
+
+    impl TaskWeighting for Directional {
+        fn name(&self) -> &str {
+            "directional"
+        }
+        fn n_tasks(&self) -> usize {
+            2
+        }
+        fn needs(&self) -> Needs {
+            self.needs
+        }
+        fn step(&mut self, obs: &StepInput) -> Result<StepRecord, grace_core::CoreError> {
+            assert!(obs.gram.is_some_and(|g| g.k() == 2 && g.get(0, 1) == g.get(1, 0)));
+            let mut r = self.inner.step(obs)?;
+            r.head_weights = Some(self.head.clone());
+            Ok(r)
+        }
+        fn current_weights(&self) -> Vec<f64> {
+            self.inner.current_weights()
+        }
+        fn state(&self) -> serde_json::Value {
+            self.inner.state()
+        }
+        fn restore(&mut self, v: &serde_json::Value) -> Result<(), grace_core::CoreError> {
+            self.inner.restore(v)
+        }
+    }
+
+    #[test]
+    fn head_weights_scale_each_head_and_the_shared_part_keeps_the_task_weights() {
+        let (vs, model, batch) = setup(5);
+        let params = Params::new(trainable(&vs));
+        let inner = Fixed::new(vec![0.3, 0.7]).unwrap();
+        let mut ctrl = Directional { inner, head: vec![1.0, 2.0], needs: Needs::Gram };
+        let (l_r, l_h) = task_losses(&model, &batch, true);
+        let (grads, out) = gradients(&params, &l_r, &l_h, &mut ctrl, true, true, None).unwrap();
+        // shared: 0.3·∇L_rul + 0.7·∇L_health; RUL head: 1·∇L_rul; health head: 2·∇L_health
+        let shared = Tensor::run_backward(&[&l_r * 0.3 + &l_h * 0.7], &params.tensors, true, false);
+        let heads = Tensor::run_backward(&[&l_r * 1.0 + &l_h * 2.0], &params.tensors, false, false);
+        let global: f64 = shared.iter().map(|r| r.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
+        for (i, name) in params.names.iter().enumerate() {
+            let want = if params.groups[i] == Group::Shared { &shared[i] } else { &heads[i] };
+            let (diff, norm) = ((&grads[i] - want).norm().double_value(&[]), want.norm().double_value(&[]));
+            // near-zero conv-bias gradients are held to the global scale, as in the test above
+            assert!(diff <= 1e-5 * norm.max(1e-6 * global), "{name}: |Δ| {diff} vs |g| {norm}");
+        }
+        let direct: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
+        assert!((out.grad_norm - direct).abs() <= 1e-9 * direct, "{} vs {direct}", out.grad_norm);
+        assert_eq!(out.record.weights, vec![0.3, 0.7]);
+    }
+
+    #[test]
+    fn gradient_vectors_without_a_memory_rule_or_a_memory_are_refused_by_name() {
+        let (vs, model, batch) = setup(5);
+        let params = Params::new(trainable(&vs));
+        let inner = Fixed::new(vec![0.5, 0.5]).unwrap();
+        let mut ctrl = Directional { inner, head: vec![1.0, 1.0], needs: Needs::GradientVectors };
+        let (l_r, l_h) = task_losses(&model, &batch, true);
+        let e = gradients(&params, &l_r, &l_h, &mut ctrl, true, true, None).unwrap_err().to_string();
+        assert!(e.contains("directional") && e.contains("gradient vectors"), "{e}");
+        let mut dbmtl = method("dbmtl").unwrap().controller(2, &ParamValues::default()).unwrap();
+        let e = gradients(&params, &l_r, &l_h, dbmtl.as_mut(), true, false, None).unwrap_err().to_string();
+        assert!(e.contains("dbmtl") && e.contains("no memory"), "{e}");
     }
 
     #[test]

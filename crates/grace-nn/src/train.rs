@@ -1,65 +1,37 @@
-//! The training run of SPEC §5: epochs over shuffled windows, the step for the chosen method, the
-//! weight average, validation-driven schedule and early stopping, logs, checkpoints and resume.
+//! The training run of docs/reference.md §5: epochs over shuffled windows, the step for the chosen
+//! method, the weight average, validation-driven schedule and early stopping, logs and resume.
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::checkpoint;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainParams};
 use crate::evaluate::{self, RulScores};
-use crate::io::{write_atomic, write_bytes_atomic, write_json_atomic};
+use crate::fault;
+use crate::logs::{gradient_row, Logs};
+use crate::memory::GradientMemory;
 use crate::model::{trainable, DualTaskModel};
-use crate::step::{clip_global_norm, combined_gradients, task_losses, Batch, Params};
-use anyhow::{anyhow, bail, Context};
-use grace_core::controller::{controller_for, ControllerParams, TaskWeighting};
-use grace_core::methods::{self, RulLoss, Weighting};
-pub use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
+use crate::start::{self, Started};
+use crate::step::{after_update, check_supported, clip_global_norm, combined_gradients, task_losses};
+use crate::step::{Batch, Params, StepOutcome};
+use anyhow::{anyhow, bail};
+use grace_core::controller::TaskWeighting;
+use grace_core::methods::RulLoss;
 use grace_core::wmse::WeightedMse;
-use grace_data::{prepare, DataSource, Prepared, RawSubset, Subset};
+use grace_data::{Prepared, WindowRef};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn, Device, Tensor};
 
-pub const CONFIG_FILE: &str = "config.toml";
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
-pub const BEST_FILE: &str = "best.safetensors";
-pub const RESULTS_FILE: &str = "results.json";
-pub const PREPROCESSING_FILE: &str = "preprocessing.json";
-pub const GRADIENT_LOG: &str = "gradient_log.csv";
-pub const EPOCH_LOG: &str = "epochs.csv";
-pub const PREDICTIONS_FILE: &str = "predictions.csv";
-
-/// Loads the raw subset a run config names (a C-MAPSS folder or zip, or the synthetic fleet).
-pub fn load_raw(cfg: &RunConfig) -> anyhow::Result<RawSubset> {
-    if cfg.data.is_synthetic() {
-        return Ok(grace_data::synthetic::fleet(&cfg.data.synthetic));
-    }
-    let subset: Subset = cfg.data.subset.parse().map_err(|e| anyhow!("data.subset: {e}"))?;
-    Ok(DataSource::from_path(&cfg.data.source).load(subset)?)
-}
-
-pub fn load_data(cfg: &RunConfig) -> anyhow::Result<Prepared> {
-    Ok(prepare(&load_raw(cfg)?, &cfg.data.prep)?)
-}
-
-pub fn device_of(name: &str) -> anyhow::Result<Device> {
-    Ok(match name {
-        "cpu" => Device::Cpu,
-        "auto" => Device::cuda_if_available(),
-        "cuda" => {
-            if !tch::Cuda::is_available() {
-                bail!("--device cuda: no CUDA device is usable here (tch::Cuda::is_available() is false); use --device cpu or auto")
-            }
-            Device::Cuda(0)
-        }
-        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
-            Some(i) if (i as i64) < tch::Cuda::device_count() => Device::Cuda(i),
-            _ => bail!("unknown or unavailable device '{other}': use cpu, cuda, cuda:N or auto"),
-        },
-    })
-}
+// Paths other crates and the tests know this module by.
+pub use crate::evaluate::{evaluate_on, evaluate_run, load_best, score, OtherData, TrainingSummary};
+pub use crate::setup::{device_of, load_data, load_raw, seeded_model};
+pub use crate::start::Runtime;
+pub use grace_core::results::{Protocol, RunResults, ValidationSummary, Versions};
+pub use grace_core::rundir::{
+    EpochRow, GradientRow, BEST_FILE, CHECKPOINT_FILE, CONFIG_FILE, EPOCH_LOG, GRADIENT_LOG, PREDICTIONS_FILE,
+    PREPROCESSING_FILE, RESULTS_FILE,
+};
 
 /// How a run reports progress.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,102 +40,146 @@ pub struct Options {
     pub quiet: bool,
     /// Stop (as if killed) after this many epochs in this invocation; for tests of resume.
     pub stop_after_epochs: Option<usize>,
+    /// Train until this many epochs in total (or the run's end), then return [`Paused`] before
+    /// the test scoring: the checkpoint stays, and a later resume continues or scores the run.
+    pub stop_at_epoch: Option<usize>,
 }
+
+/// The error [`run`] returns when [`Options::stop_at_epoch`] stopped the run before its test scoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paused {
+    /// Epochs trained in total.
+    pub epochs: usize,
+    /// The run had already ended (all its epochs, or early stopping): resuming only scores it.
+    pub ended: bool,
+}
+
+impl std::fmt::Display for Paused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "paused after {} epochs, before the test scoring", self.epochs)
+    }
+}
+
+impl std::error::Error for Paused {}
 
 /// Per-epoch counters and schedule state: everything a resumed run needs besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Progress {
-    epoch: usize,
-    step: u64,
-    ema_updates: u64,
-    lr_scale: f64,
-    best_val_rmse: f64,
-    best_epoch: usize,
-    since_improvement: usize,
-    since_lr_change: usize,
-    stopped_early: bool,
-    train_seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochRow {
+pub(crate) struct Progress {
     pub epoch: usize,
-    pub steps: u64,
-    pub lr: f64,
-    pub train_loss_rul: f64,
-    pub train_loss_health: f64,
-    pub lambda_rul: f64,
-    pub lambda_health: f64,
-    pub val_rmse: f64,
-    pub val_nasa: f64,
-    pub val_rmse_live: f64,
-    pub val_cut_rmse: f64,
-    pub seconds: f64,
+    pub step: u64,
+    pub ema_updates: u64,
+    pub lr_scale: f64,
+    pub best_val_rmse: f64,
+    pub best_epoch: usize,
+    pub since_improvement: usize,
+    pub since_lr_change: usize,
+    pub stopped_early: bool,
+    pub train_seconds: f64,
 }
 
-fn versions(device: Device) -> Versions {
-    Versions {
-        grace: env!("CARGO_PKG_VERSION").into(),
-        tch: "0.24.0".into(),
-        libtorch: "2.11.0".into(),
-        device: format!("{device:?}"),
-        threads: tch::get_num_threads(),
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            epoch: 0,
+            step: 0,
+            ema_updates: 0,
+            lr_scale: 1.0,
+            best_val_rmse: f64::INFINITY,
+            best_epoch: 0,
+            since_improvement: 0,
+            since_lr_change: 0,
+            stopped_early: false,
+            train_seconds: 0.0,
+        }
+    }
+
+    /// Selection and schedule after `epoch` scored `val_rmse`: returns whether it is the new best.
+    /// Otherwise the learning rate drops after a plateau (not during warm-up) and the run stops
+    /// after `early_stop_patience` epochs without improvement.
+    fn record_validation(&mut self, epoch: usize, val_rmse: f64, t: &TrainParams) -> bool {
+        if val_rmse < self.best_val_rmse {
+            self.best_val_rmse = val_rmse;
+            self.best_epoch = epoch;
+            self.since_improvement = 0;
+            self.since_lr_change = 0;
+            return true;
+        }
+        self.since_improvement += 1;
+        self.since_lr_change += 1;
+        if self.since_lr_change >= t.plateau_patience && epoch >= t.warmup_epochs {
+            self.lr_scale *= t.plateau_factor;
+            self.since_lr_change = 0;
+            tracing::info!(epoch, lr_scale = self.lr_scale, "validation plateau: learning rate reduced");
+        }
+        if self.since_improvement >= t.early_stop_patience {
+            self.stopped_early = true;
+            tracing::info!(epoch, best_epoch = self.best_epoch, "no improvement: stopping early");
+        }
+        false
+    }
+
+    fn summary(&self) -> TrainingSummary {
+        TrainingSummary {
+            best_epoch: self.best_epoch,
+            best_val_rmse: self.best_val_rmse,
+            stopped_early: self.stopped_early,
+            epochs_run: self.epoch,
+            steps: self.step,
+            train_seconds: self.train_seconds,
+        }
     }
 }
 
 /// Everything a run holds while training.
-struct Trainer {
-    cfg: RunConfig,
-    dir: PathBuf,
-    device: Device,
-    data: Prepared,
-    vs: nn::VarStore,
-    model: DualTaskModel,
-    ema_vs: nn::VarStore,
-    ema_model: DualTaskModel,
-    params: Params,
-    ema_params: Vec<Tensor>,
-    opt: AdamW,
-    controller: Box<dyn TaskWeighting>,
-    wmse: Option<WeightedMse>,
-    progress: Progress,
+pub(crate) struct Trainer {
+    pub cfg: RunConfig,
+    pub dir: PathBuf,
+    pub device: Device,
+    pub data: Prepared,
+    pub vs: nn::VarStore,
+    pub model: DualTaskModel,
+    pub ema_vs: nn::VarStore,
+    pub ema_model: DualTaskModel,
+    pub params: Params,
+    pub ema_params: Vec<Tensor>,
+    pub opt: AdamW,
+    pub controller: Box<dyn TaskWeighting>,
+    /// The task-gradient memories of a method that needs them (DB-MTL), else `None`.
+    pub memory: Option<GradientMemory>,
+    pub wmse: Option<WeightedMse>,
+    pub progress: Progress,
 }
 
+/// The method's task-weighting controller, from the `[method]` section.
 fn build_controller(cfg: &RunConfig) -> anyhow::Result<Box<dyn TaskWeighting>> {
-    let spec = methods::method(&cfg.method.name)?;
-    let m = &cfg.method;
-    let params = ControllerParams {
-        beta: m.beta,
-        floor: m.floor,
-        warmup: m.warmup_steps,
-        fixed_weights: Some(m.fixed_weights.clone()),
-        temperature: m.temperature,
-        alpha: m.alpha,
-        uncertainty_lr: m.uncertainty_lr,
-        gradnorm_lr: m.gradnorm_lr,
-    };
-    let name = match spec.weighting {
-        Weighting::Controller(c) => c,
-        Weighting::RulOnly => "single",
-    };
-    controller_for(name, 2, &params).map_err(|e| anyhow!("method '{}': {e}", spec.name))
+    let controller = cfg.method.controller().map_err(|e| anyhow!(e))?;
+    check_supported(controller.as_ref())?;
+    Ok(controller)
 }
 
-/// The run's device and threads, and its model initialised from the run's seed: the same
-/// starting point for training and for the diagnosis of that training.
-pub fn seeded_model(cfg: &RunConfig) -> anyhow::Result<(Device, nn::VarStore, DualTaskModel)> {
-    let device = device_of(&cfg.train.device)?;
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
-    }
-    tch::manual_seed(cfg.train.seed as i64);
-    let vs = nn::VarStore::new(device);
-    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
-    Ok((device, vs, model))
+/// The failure-biased weighted MSE when the method's RUL loss is weighted (docs/reference.md §4.1).
+fn rul_weighting(cfg: &RunConfig) -> anyhow::Result<Option<WeightedMse>> {
+    Ok(match cfg.method.method().map_err(|e| anyhow!(e))?.rul_loss {
+        RulLoss::WeightedMse => Some(WeightedMse::new(cfg.method.slope(), cfg.data.prep.max_rul)?),
+        RulLoss::Mse => None,
+    })
+}
+
+/// A batch's inputs as host buffers, reused across batches.
+type BatchBuffers = (Vec<f32>, Vec<f32>, Vec<i64>);
+
+/// What the steps of one epoch leave for the end of the epoch.
+struct EpochSteps {
+    lr: f64,
+    /// Mean task losses over the epoch's steps.
+    means: [f64; 2],
+    /// λ* of the last step.
+    last_weights: Vec<f64>,
+    rows: Vec<GradientRow>,
 }
 
 impl Trainer {
-    fn new(cfg: RunConfig, dir: &Path, data: Prepared) -> anyhow::Result<Trainer> {
+    pub(crate) fn new(cfg: RunConfig, dir: &Path, data: Prepared) -> anyhow::Result<Trainer> {
         let (device, vs, model) = seeded_model(&cfg)?;
         let mut ema_vs = nn::VarStore::new(device);
         let ema_model = DualTaskModel::new(&ema_vs.root(), &cfg.model.config);
@@ -175,26 +191,13 @@ impl Trainer {
         let opt =
             AdamW::new(&params.tensors, AdamWConfig { weight_decay: cfg.train.weight_decay, ..Default::default() });
         let controller = build_controller(&cfg)?;
-        let spec = methods::method(&cfg.method.name)?;
-        let wmse = match spec.rul_loss {
-            RulLoss::WeightedMse => Some(WeightedMse::new(cfg.method.slope, cfg.data.prep.max_rul)?),
-            RulLoss::Mse => None,
-        };
-        let progress = Progress {
-            epoch: 0,
-            step: 0,
-            ema_updates: 0,
-            lr_scale: 1.0,
-            best_val_rmse: f64::INFINITY,
-            best_epoch: 0,
-            since_improvement: 0,
-            since_lr_change: 0,
-            stopped_early: false,
-            train_seconds: 0.0,
-        };
+        let memory = GradientMemory::for_controller(controller.as_ref(), params.shared_len(), &params.tensors[0]);
+        let wmse = rul_weighting(&cfg)?;
+        let dir = dir.to_path_buf();
+        let progress = Progress::new();
         Ok(Trainer {
             cfg,
-            dir: dir.to_path_buf(),
+            dir,
             device,
             data,
             vs,
@@ -205,6 +208,7 @@ impl Trainer {
             ema_params,
             opt,
             controller,
+            memory,
             wmse,
             progress,
         })
@@ -220,7 +224,7 @@ impl Trainer {
         (t.lr * warm * self.progress.lr_scale).max(t.min_lr.min(t.lr))
     }
 
-    fn batch(&self, refs: &[grace_data::WindowRef], buf: &mut (Vec<f32>, Vec<f32>, Vec<i64>)) -> Batch {
+    fn batch(&self, refs: &[WindowRef], buf: &mut BatchBuffers) -> Batch {
         let split = &self.data.train;
         split.gather(refs, &mut buf.0, &mut buf.1, &mut buf.2);
         let n = refs.len() as i64;
@@ -235,9 +239,37 @@ impl Trainer {
         Batch { x, rul, health, sample_weights }
     }
 
+    /// One optimiser step on the windows `refs`: losses, the method's combined gradient, clipping,
+    /// the update (and the batch's losses after it, for a method that reads them) and the weight average.
+    fn step(&mut self, refs: &[WindowRef], buf: &mut BatchBuffers, lr: f64) -> anyhow::Result<StepOutcome> {
+        let batch = self.batch(refs, buf);
+        let (l_r, l_h) = task_losses(&self.model, &batch, true);
+        let t = &self.cfg.train;
+        let per_task =
+            self.controller.needs().per_task_gradients() || self.progress.step.is_multiple_of(t.grad_log_every);
+        let memory = self.memory.as_mut();
+        let (mut grads, mut out) =
+            combined_gradients(&self.params, &l_r, &l_h, self.controller.as_mut(), per_task, memory)?;
+        if !out.losses.iter().all(|l| l.is_finite()) {
+            bail!(
+                "non-finite loss at epoch {}, step {} (RUL {}, health {}): training diverged; {}",
+                self.progress.epoch,
+                self.progress.step,
+                out.losses[0],
+                out.losses[1],
+                self.last_good_state()
+            );
+        }
+        out.grad_norm = clip_global_norm(&mut grads, self.cfg.train.clip_norm, out.grad_norm);
+        self.opt.update(&self.params.tensors, &grads, lr);
+        after_update(&self.model, &batch, self.controller.as_mut())?;
+        self.update_average();
+        Ok(out)
+    }
+
     fn update_average(&mut self) {
-        // SPEC §5 (decided): the average's decay is ramped in so short runs are not dominated by
-        // the initial weights.
+        // docs/reference.md §5 (decided): the average's decay is ramped in so short runs are not
+        // dominated by the initial weights.
         let n = self.progress.ema_updates as f64;
         let decay = self.cfg.train.ema_decay.min((1.0 + n) / (10.0 + n));
         tch::no_grad(|| {
@@ -260,152 +292,75 @@ impl Trainer {
         });
     }
 
+    /// Scores over all validation windows, and over the cut validation engines.
     fn validate(&self, model: &DualTaskModel) -> (RulScores, RulScores) {
         let b = self.cfg.train.eval_batch_size;
-        let all = evaluate::predict(model, &self.data.val, &self.data.val.windows(), b, self.device);
-        let cut = evaluate::predict(
-            model,
-            &self.data.val,
-            &evaluate::cut_windows(&self.data.val, self.cfg.train.seed),
-            b,
-            self.device,
-        );
+        let val = &self.data.val;
+        let all = evaluate::predict(model, val, &val.windows(), b, self.device);
+        let cut = evaluate::predict(model, val, &evaluate::cut_windows(val, self.cfg.train.seed), b, self.device);
         (RulScores::of(&all.rul, &all.truth_rul), RulScores::of(&cut.rul, &cut.truth_rul))
     }
 
-    fn save_checkpoint(&self) -> anyhow::Result<()> {
-        let mut tensors = checkpoint::named_vars(&self.vs, "model.");
-        tensors.extend(checkpoint::named_vars(&self.ema_vs, "ema."));
-        for (i, (m, v)) in self.opt.exp_avg.iter().zip(&self.opt.exp_avg_sq).enumerate() {
-            tensors.push((format!("opt.exp_avg.{}", self.params.names[i]), m.copy()));
-            tensors.push((format!("opt.exp_avg_sq.{}", self.params.names[i]), v.copy()));
-        }
-        let state = serde_json::json!({
-            "progress": self.progress,
-            "optimizer_step": self.opt.step,
-            "controller": self.controller.state(),
-            // Randomness is re-seeded from (seed, epoch) at every epoch start, so the epoch counter
-            // is the whole RNG state a resumed run needs.
-            "rng": {"seed": self.cfg.train.seed, "next_epoch": self.progress.epoch},
-        });
-        checkpoint::save(&self.dir.join(CHECKPOINT_FILE), tensors, &state)
-    }
-
-    fn restore_checkpoint(&mut self) -> anyhow::Result<()> {
+    /// Where a diverged run stands, naming only files that exist.
+    fn last_good_state(&self) -> String {
         let path = self.dir.join(CHECKPOINT_FILE);
-        let ck = checkpoint::load(&path)?;
-        checkpoint::restore_vars(&self.vs, &ck.tensors, "model.")?;
-        checkpoint::restore_vars(&self.ema_vs, &ck.tensors, "ema.")?;
-        tch::no_grad(|| -> anyhow::Result<()> {
-            for (i, name) in self.params.names.iter().enumerate() {
-                for (key, dst) in [("exp_avg", &mut self.opt.exp_avg[i]), ("exp_avg_sq", &mut self.opt.exp_avg_sq[i])] {
-                    let k = format!("opt.{key}.{name}");
-                    let src = ck.tensors.get(&k).ok_or_else(|| anyhow!("{} lacks {k}", path.display()))?;
-                    dst.copy_(src);
-                }
-            }
-            Ok(())
-        })?;
-        self.opt.step =
-            ck.state["optimizer_step"].as_u64().ok_or_else(|| anyhow!("{}: no optimizer_step", path.display()))?;
-        self.progress = serde_json::from_value(ck.state["progress"].clone()).context("checkpoint progress")?;
-        self.controller.restore(&ck.state["controller"])?;
-        Ok(())
-    }
-}
-
-const GRAD_HEADER: &str = "epoch,step,loss_rul,loss_health,g_rul,g_health,ratio,cosine,raw_rul,raw_health,ema_rul,ema_health,floored_rul,floored_health,lambda_rul,lambda_health,grad_norm,warmup,skipped\n";
-
-/// Keeps the CSV rows whose first column (epoch) is below `epoch`: a killed run may have logged
-/// steps after its last checkpoint, and the resumed run logs them again.
-fn truncate_log(path: &Path, header: &str, epoch: usize) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = String::from(header);
-    for line in text.lines().skip(1) {
-        let e: usize = line.split(',').next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-        if e < epoch {
-            out.push_str(line);
-            out.push('\n');
+        if path.is_file() {
+            format!(
+                "the last checkpoint, {}, holds the run after epoch {} (try a lower train.lr)",
+                path.display(),
+                self.progress.epoch
+            )
+        } else {
+            "no checkpoint had been written yet (try a lower train.lr)".to_string()
         }
     }
-    write_bytes_atomic(path, out.as_bytes())
-}
 
-fn fmt(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        String::new()
+    fn finished(&self) -> bool {
+        let t = &self.cfg.train;
+        let p = &self.progress;
+        p.stopped_early || p.epoch >= t.epochs || (t.max_steps > 0 && p.step >= t.max_steps)
     }
-}
-
-fn epoch_header() -> String {
-    "epoch,steps,lr,train_loss_rul,train_loss_health,lambda_rul,lambda_health,val_rmse,val_nasa,val_rmse_live,val_cut_rmse,seconds\n".into()
-}
-
-fn epoch_line(r: &EpochRow) -> String {
-    format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{:.3}\n",
-        r.epoch,
-        r.steps,
-        r.lr,
-        fmt(r.train_loss_rul),
-        fmt(r.train_loss_health),
-        r.lambda_rul,
-        r.lambda_health,
-        fmt(r.val_rmse),
-        fmt(r.val_nasa),
-        fmt(r.val_rmse_live),
-        fmt(r.val_cut_rmse),
-        r.seconds
-    )
 }
 
 /// Trains a new run in `dir` (created; must not hold a run already) or resumes the run there.
 pub fn run(cfg: Option<RunConfig>, dir: &Path, resume: bool, opts: Options) -> anyhow::Result<RunResults> {
-    let cfg = if resume {
-        let text = std::fs::read_to_string(dir.join(CONFIG_FILE))
-            .with_context(|| format!("--resume {}: no {CONFIG_FILE} there; is it a run directory?", dir.display()))?;
-        RunConfig::from_toml(&text).map_err(|e| anyhow!("{}: {e}", dir.join(CONFIG_FILE).display()))?
+    let started = if resume {
+        start::resume(dir, &Runtime::default())?
     } else {
-        let cfg = cfg.ok_or_else(|| anyhow!("a new run needs a config"))?;
-        if dir.join(CONFIG_FILE).exists() {
-            bail!(
-                "{} already holds a run; pass --resume {} to continue it, or choose another --out",
-                dir.display(),
-                dir.display()
-            );
-        }
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        cfg
+        start::new_run(cfg.ok_or_else(|| anyhow!("a new run needs a config"))?, dir)?
     };
-    cfg.validate().map_err(|e| anyhow!(e))?;
-    let data = load_data(&cfg)?;
-    if !resume {
-        write_bytes_atomic(&dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())?;
-        write_json_atomic(&dir.join(PREPROCESSING_FILE), &data.preprocessing)?;
+    train_and_score(started, resume, opts)
+}
+
+/// Resumes the run in `dir` on the device and thread count `runtime` gives (where set).
+pub fn resume_with(dir: &Path, runtime: &Runtime, opts: Options) -> anyhow::Result<RunResults> {
+    train_and_score(start::resume(dir, runtime)?, true, opts)
+}
+
+fn train_and_score(started: Started, resume: bool, opts: Options) -> anyhow::Result<RunResults> {
+    // The lock is held until the run returns, scoring included.
+    let Started { trainer: mut tr, lock: _lock } = started;
+    tracing::info!(
+        dir = %tr.dir.display(),
+        method = %tr.cfg.method.name,
+        subset = %tr.data.name,
+        device = ?tr.device,
+        epoch = tr.progress.epoch,
+        "{}",
+        if resume { "resuming run" } else { "starting run" }
+    );
+    let logs = Logs::resume(&tr.dir, tr.progress.epoch)?;
+    train_epochs(&mut tr, &logs, opts)?;
+    if opts.stop_at_epoch.is_some() {
+        return Err(Paused { epochs: tr.progress.epoch, ended: tr.finished() }.into());
     }
-    let mut tr = Trainer::new(cfg, dir, data)?;
-    if resume && dir.join(CHECKPOINT_FILE).exists() {
-        tr.restore_checkpoint()?;
-    }
-    truncate_log(&dir.join(GRADIENT_LOG), GRAD_HEADER, tr.progress.epoch)?;
-    truncate_log(&dir.join(EPOCH_LOG), &epoch_header(), tr.progress.epoch)?;
-    train_epochs(&mut tr, opts)?;
-    if opts.stop_after_epochs.is_some() && !finished(&tr) {
+    if opts.stop_after_epochs.is_some() && !tr.finished() {
         bail!("stopped after the requested number of epochs (run not finished; resume with --resume)");
     }
-    finish(&tr)
+    evaluate::finish(&tr.cfg, &tr.dir, &tr.data, tr.device, &tr.progress.summary())
 }
 
-fn finished(tr: &Trainer) -> bool {
-    let t = &tr.cfg.train;
-    tr.progress.stopped_early || tr.progress.epoch >= t.epochs || (t.max_steps > 0 && tr.progress.step >= t.max_steps)
-}
-
-fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
-    let mut grad_log = std::fs::OpenOptions::new().append(true).create(true).open(tr.dir.join(GRADIENT_LOG))?;
-    let mut epoch_log = std::fs::OpenOptions::new().append(true).create(true).open(tr.dir.join(EPOCH_LOG))?;
+fn train_epochs(tr: &mut Trainer, logs: &Logs, opts: Options) -> anyhow::Result<()> {
     let windows = tr.data.train.windows();
     if windows.is_empty() {
         bail!(
@@ -413,136 +368,135 @@ fn train_epochs(tr: &mut Trainer, opts: Options) -> anyhow::Result<()> {
             tr.data.train.window
         );
     }
-    let mut buf = (Vec::new(), Vec::new(), Vec::new());
     let mut epochs_here = 0;
-    let steps_per_epoch = windows.len().div_ceil(tr.cfg.train.batch_size);
-    while !finished(tr) {
-        if opts.stop_after_epochs.is_some_and(|n| epochs_here >= n) {
+    while !tr.finished() {
+        if opts.stop_after_epochs.is_some_and(|n| epochs_here >= n)
+            || opts.stop_at_epoch.is_some_and(|n| tr.progress.epoch >= n)
+        {
             return Ok(());
         }
-        let epoch = tr.progress.epoch;
         let t0 = Instant::now();
-        let seed = tr.cfg.train.seed;
-        tch::manual_seed((seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) & 0x7fff_ffff_ffff) as i64);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 32));
-        let mut order = windows.clone();
-        order.shuffle(&mut rng);
-        let lr = tr.lr(epoch);
-        let bar = progress_bar(opts.quiet, steps_per_epoch as u64, epoch);
-        let (mut sum_r, mut sum_h, mut n_b) = (0.0, 0.0, 0usize);
-        let mut log = String::new();
-        let mut last_w = tr.controller.current_weights();
-        for chunk in order.chunks(tr.cfg.train.batch_size) {
-            if tr.cfg.train.max_steps > 0 && tr.progress.step >= tr.cfg.train.max_steps {
-                break;
-            }
-            let batch = tr.batch(chunk, &mut buf);
-            let (l_r, l_h) = task_losses(&tr.model, &batch, true);
-            let per_task = tr.controller.needs_grad_norms() || tr.progress.step % tr.cfg.train.grad_log_every == 0;
-            let (mut grads, mut out) = combined_gradients(&tr.params, &l_r, &l_h, tr.controller.as_mut(), per_task)?;
-            if !out.losses.iter().all(|l| l.is_finite()) {
-                bail!(
-                    "non-finite loss at epoch {epoch}, step {} (RUL {}, health {}); the last good checkpoint is {}",
-                    tr.progress.step,
-                    out.losses[0],
-                    out.losses[1],
-                    tr.dir.join(CHECKPOINT_FILE).display()
-                );
-            }
-            out.grad_norm = clip_global_norm(&mut grads, tr.cfg.train.clip_norm, out.grad_norm);
-            tr.opt.update(&tr.params.tensors, &grads, lr);
-            tr.update_average();
-            let r = &out.record;
-            let g = |v: &[f64], i: usize| v.get(i).copied().map(fmt).unwrap_or_default();
-            log.push_str(&format!(
-                "{epoch},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                tr.progress.step,
-                out.losses[0],
-                out.losses[1],
-                fmt(out.norms[0]),
-                fmt(out.norms[1]),
-                fmt(out.norms[0] / out.norms[1]),
-                fmt(out.cosine),
-                g(&r.raw, 0),
-                g(&r.raw, 1),
-                g(&r.ema, 0),
-                g(&r.ema, 1),
-                g(&r.floored, 0),
-                g(&r.floored, 1),
-                r.weights[0],
-                r.weights[1],
-                fmt(out.grad_norm),
-                r.warmup as u8,
-                r.skipped as u8
-            ));
-            sum_r += out.losses[0];
-            sum_h += out.losses[1];
-            n_b += 1;
-            last_w = r.weights.clone();
-            tr.progress.step += 1;
-            bar.set_message(format!(
-                "λ*=({:.3}, {:.3}) L=({:.1}, {:.3})",
-                last_w[0], last_w[1], out.losses[0], out.losses[1]
-            ));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        grad_log.write_all(log.as_bytes())?;
-        let means = [sum_r / n_b.max(1) as f64, sum_h / n_b.max(1) as f64];
-        tr.controller.end_epoch(&means)?;
-
-        tr.sync_buffers();
-        let (val_ema, cut) = tr.validate(&tr.ema_model);
-        let (val_live, _) = tr.validate(&tr.model);
-        let t = tr.cfg.train.clone();
-        let p = &mut tr.progress;
-        p.epoch += 1;
-        p.train_seconds += t0.elapsed().as_secs_f64();
-        if val_ema.rmse < p.best_val_rmse {
-            p.best_val_rmse = val_ema.rmse;
-            p.best_epoch = epoch;
-            p.since_improvement = 0;
-            p.since_lr_change = 0;
-            let vars = checkpoint::named_vars(&tr.ema_vs, "");
-            write_atomic(&tr.dir.join(BEST_FILE), |tmp| {
-                Tensor::write_safetensors(&vars, tmp).map_err(|e| anyhow!("{e}"))
-            })?;
-        } else {
-            p.since_improvement += 1;
-            p.since_lr_change += 1;
-            if p.since_lr_change >= t.plateau_patience && epoch >= t.warmup_epochs {
-                p.lr_scale *= t.plateau_factor;
-                p.since_lr_change = 0;
-            }
-            if p.since_improvement >= t.early_stop_patience {
-                p.stopped_early = true;
-            }
-        }
-        let row = EpochRow {
-            epoch,
-            steps: p.step,
-            lr,
-            train_loss_rul: means[0],
-            train_loss_health: means[1],
-            lambda_rul: last_w[0],
-            lambda_health: last_w[1],
-            val_rmse: val_ema.rmse,
-            val_nasa: val_ema.nasa,
-            val_rmse_live: val_live.rmse,
-            val_cut_rmse: cut.rmse,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        epoch_log.write_all(epoch_line(&row).as_bytes())?;
-        if !opts.quiet {
-            eprintln!(
-                "epoch {:>3}  lr {:.2e}  L_rul {:>8.2}  L_health {:.3}  λ*=({:.3}, {:.3})  val RMSE {:.2} (live {:.2})  {:.1}s",
-                epoch, lr, means[0], means[1], last_w[0], last_w[1], val_ema.rmse, val_live.rmse, row.seconds
-            );
-        }
-        tr.save_checkpoint()?;
+        let steps = epoch_steps(tr, &windows, opts)?;
+        logs.gradients.append(&steps.rows)?;
+        tr.controller.end_epoch(&steps.means)?;
+        after_epoch(tr, &steps, t0, logs, opts)?;
         epochs_here += 1;
     }
     Ok(())
+}
+
+/// Training windows in the order of epoch `epoch`; randomness (order and dropout) is re-seeded
+/// from (seed, epoch), so a resumed run draws what the uninterrupted run would have.
+fn shuffled(windows: &[WindowRef], seed: u64, epoch: usize) -> Vec<WindowRef> {
+    tch::manual_seed((seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) & 0x7fff_ffff_ffff) as i64);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 32));
+    let mut order = windows.to_vec();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// The steps of one epoch: one per batch of shuffled windows, until the epoch or `max_steps` ends.
+fn epoch_steps(tr: &mut Trainer, windows: &[WindowRef], opts: Options) -> anyhow::Result<EpochSteps> {
+    let epoch = tr.progress.epoch;
+    let order = shuffled(windows, tr.cfg.train.seed, epoch);
+    let batch_size = tr.cfg.train.batch_size;
+    let lr = tr.lr(epoch);
+    let bar = progress_bar(opts.quiet, windows.len().div_ceil(batch_size) as u64, epoch);
+    let mut buf = BatchBuffers::default();
+    let (mut sums, mut rows) = ([0.0; 2], Vec::new());
+    let mut last_weights = tr.controller.current_weights();
+    for chunk in order.chunks(batch_size) {
+        if tr.cfg.train.max_steps > 0 && tr.progress.step >= tr.cfg.train.max_steps {
+            break;
+        }
+        let out = tr.step(chunk, &mut buf, lr)?;
+        fault::point("step");
+        rows.push(gradient_row(epoch, tr.progress.step, &out));
+        sums = [sums[0] + out.losses[0], sums[1] + out.losses[1]];
+        last_weights = out.record.weights.clone();
+        tr.progress.step += 1;
+        bar.set_message(format!(
+            "λ*=({:.3}, {:.3}) L=({:.1}, {:.3})",
+            last_weights[0], last_weights[1], out.losses[0], out.losses[1]
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = rows.len().max(1) as f64;
+    Ok(EpochSteps { lr, means: [sums[0] / n, sums[1] / n], last_weights, rows })
+}
+
+/// What follows the steps of an epoch: validation, selection of the best averaged weights, the
+/// plateau schedule and early stop, the epoch-log row and the checkpoint.
+fn after_epoch(tr: &mut Trainer, steps: &EpochSteps, t0: Instant, logs: &Logs, opts: Options) -> anyhow::Result<()> {
+    let epoch = tr.progress.epoch;
+    tr.sync_buffers();
+    let (val_ema, cut) = tr.validate(&tr.ema_model);
+    let (val_live, _) = tr.validate(&tr.model);
+    if !val_ema.rmse.is_finite() {
+        // Selection would skip the epoch and go on training NaN weights, ending in a run whose
+        // results silently come from an earlier epoch.
+        bail!(
+            "validation RMSE of the averaged weights is {} after epoch {epoch}: training diverged; {}",
+            val_ema.rmse,
+            tr.last_good_state()
+        );
+    }
+    tr.progress.epoch += 1;
+    tr.progress.train_seconds += t0.elapsed().as_secs_f64();
+    if tr.progress.record_validation(epoch, val_ema.rmse, &tr.cfg.train) {
+        tr.save_best()?;
+    }
+    let row = EpochRow {
+        epoch,
+        steps: tr.progress.step,
+        lr: steps.lr,
+        train_loss_rul: steps.means[0],
+        train_loss_health: steps.means[1],
+        lambda_rul: steps.last_weights[0],
+        lambda_health: steps.last_weights[1],
+        val_rmse: val_ema.rmse,
+        val_nasa: val_ema.nasa,
+        val_rmse_live: val_live.rmse,
+        val_cut_rmse: cut.rmse,
+        // milliseconds are plenty, and keep the log short
+        seconds: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    };
+    logs.epochs.append(std::slice::from_ref(&row))?;
+    report_epoch(&row, opts);
+    tr.save_checkpoint()?;
+    fault::point("epoch");
+    Ok(())
+}
+
+/// The epoch's summary: a tracing event, and a line on stderr for people unless quiet.
+fn report_epoch(r: &EpochRow, opts: Options) {
+    tracing::info!(
+        epoch = r.epoch,
+        lr = r.lr,
+        loss_rul = r.train_loss_rul,
+        loss_health = r.train_loss_health,
+        lambda_rul = r.lambda_rul,
+        lambda_health = r.lambda_health,
+        val_rmse = r.val_rmse,
+        val_rmse_live = r.val_rmse_live,
+        seconds = r.seconds,
+        "epoch finished"
+    );
+    if !opts.quiet {
+        eprintln!(
+            "epoch {:>3}  lr {:.2e}  L_rul {:>8.2}  L_health {:.3}  λ*=({:.3}, {:.3})  val RMSE {:.2} (live {:.2})  {:.1}s",
+            r.epoch,
+            r.lr,
+            r.train_loss_rul,
+            r.train_loss_health,
+            r.lambda_rul,
+            r.lambda_health,
+            r.val_rmse,
+            r.val_rmse_live,
+            r.seconds
+        );
+    }
 }
 
 fn progress_bar(quiet: bool, len: u64, epoch: usize) -> indicatif::ProgressBar {
@@ -558,125 +512,28 @@ fn progress_bar(quiet: bool, len: u64, epoch: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Loads a run's selected (averaged) weights into a fresh model.
-pub fn load_best(dir: &Path, cfg: &RunConfig, device: Device) -> anyhow::Result<(nn::VarStore, DualTaskModel)> {
-    let mut vs = nn::VarStore::new(device);
-    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
-    let path = dir.join(BEST_FILE);
-    vs.load(&path).map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
-    Ok((vs, model))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Scores the selected weights once on the test set and writes results and predictions.
-fn finish(tr: &Trainer) -> anyhow::Result<RunResults> {
-    let (_vs, best) = load_best(&tr.dir, &tr.cfg, tr.device)?;
-    let results = score(&tr.cfg, &tr.dir, &tr.data, &best, tr.device, &tr.progress_summary())?;
-    write_json_atomic(&tr.dir.join(RESULTS_FILE), &results)?;
-    Ok(results)
-}
-
-/// What training leaves for the results besides the test scores.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainingSummary {
-    pub best_epoch: usize,
-    pub best_val_rmse: f64,
-    pub stopped_early: bool,
-    pub epochs_run: usize,
-    pub steps: u64,
-    pub train_seconds: f64,
-}
-
-impl Trainer {
-    fn progress_summary(&self) -> TrainingSummary {
-        let p = &self.progress;
-        TrainingSummary {
-            best_epoch: p.best_epoch,
-            best_val_rmse: p.best_val_rmse,
-            stopped_early: p.stopped_early,
-            epochs_run: p.epoch,
-            steps: p.step,
-            train_seconds: p.train_seconds,
-        }
+    #[test]
+    fn plateaus_lower_the_rate_and_patience_stops_the_run() {
+        let t = TrainParams {
+            warmup_epochs: 1,
+            plateau_patience: 2,
+            plateau_factor: 0.5,
+            early_stop_patience: 3,
+            ..Default::default()
+        };
+        let mut p = Progress::new();
+        // epoch 0 improves; 1, 2 do not: the plateau halves the rate once; 3 stops the run.
+        let improved: Vec<bool> = [(0, 10.0), (1, 10.0), (2, 11.0), (3, f64::NAN)]
+            .iter()
+            .map(|&(e, v)| p.record_validation(e, v, &t))
+            .collect();
+        assert_eq!(improved, [true, false, false, false]);
+        assert_eq!((p.best_epoch, p.best_val_rmse), (0, 10.0));
+        assert_eq!(p.lr_scale, 0.5);
+        assert!(p.stopped_early);
     }
-}
-
-/// The test-set evaluation shared by training and `grace evaluate`, so both give the same numbers.
-pub fn score(
-    cfg: &RunConfig,
-    dir: &Path,
-    data: &Prepared,
-    model: &DualTaskModel,
-    device: Device,
-    summary: &TrainingSummary,
-) -> anyhow::Result<RunResults> {
-    let b = cfg.train.eval_batch_size;
-    let (test, rows) = evaluate::test_report(model, data, b, device);
-    let cut = evaluate::predict(model, &data.val, &evaluate::cut_windows(&data.val, cfg.train.seed), b, device);
-    write_atomic(&dir.join(PREDICTIONS_FILE), |tmp| {
-        let mut w = csv::Writer::from_path(tmp)?;
-        for r in &rows {
-            w.serialize(r)?;
-        }
-        w.flush()?;
-        Ok(())
-    })?;
-    Ok(RunResults {
-        method: cfg.method.name.clone(),
-        subset: data.name.clone(),
-        synthetic: cfg.data.is_synthetic(),
-        seed: cfg.train.seed,
-        protocol: Protocol {
-            selection_metric: "validation RMSE over all windows of the held-out training engines (averaged weights)"
-                .into(),
-            evaluated_weights: "exponential moving average of the weights at the best validation epoch".into(),
-            test_protocol: "last window per test engine; truth from the RUL file, capped at max_rul and uncapped"
-                .into(),
-            test_scored_once: true,
-            validation_units: data.val_units.clone(),
-            train_units: data.train_units.len(),
-            test_units: data.test_units.len(),
-            max_rul: cfg.data.prep.max_rul,
-            window: cfg.data.prep.window,
-            features: data.preprocessing.feature_names.clone(),
-            n_conditions: data.preprocessing.n_conditions(),
-        },
-        validation: ValidationSummary {
-            best_epoch: summary.best_epoch,
-            best_val_rmse: summary.best_val_rmse,
-            cut: RulScores::of(&cut.rul, &cut.truth_rul),
-            stopped_early: summary.stopped_early,
-        },
-        test,
-        epochs_run: summary.epochs_run,
-        steps: summary.steps,
-        train_seconds: summary.train_seconds,
-        versions: versions(device),
-    })
-}
-
-/// `grace evaluate`: re-scores a finished run from its directory alone.
-pub fn evaluate_run(dir: &Path, device: Option<&str>) -> anyhow::Result<RunResults> {
-    let cfg_path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&cfg_path)
-        .with_context(|| format!("{} is not a run directory (no {CONFIG_FILE})", dir.display()))?;
-    let cfg = RunConfig::from_toml(&text).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
-    let previous: RunResults = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(RESULTS_FILE))
-            .with_context(|| format!("{}: the run has not finished (no {RESULTS_FILE})", dir.display()))?,
-    )?;
-    let device = device_of(device.unwrap_or(&cfg.train.device))?;
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
-    }
-    let data = load_data(&cfg)?;
-    let (_vs, model) = load_best(dir, &cfg, device)?;
-    let summary = TrainingSummary {
-        best_epoch: previous.validation.best_epoch,
-        best_val_rmse: previous.validation.best_val_rmse,
-        stopped_early: previous.validation.stopped_early,
-        epochs_run: previous.epochs_run,
-        steps: previous.steps,
-        train_seconds: previous.train_seconds,
-    };
-    score(&cfg, dir, &data, &model, device, &summary)
 }

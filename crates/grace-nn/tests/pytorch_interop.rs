@@ -30,7 +30,7 @@ fn saved_weights_load_in_pytorch_and_predict_the_same() {
     tch::no_grad(|| {
         for (name, mut t) in vs.variables() {
             if name.ends_with("running_mean") {
-                let _ = t.copy_(&(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.1));
+                t.copy_(&(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.1));
             }
         }
     });

@@ -91,7 +91,7 @@ fn interrupted_run_resumes_to_the_same_weights_and_metrics() {
     let (a, b) = (dir.path().join("straight"), dir.path().join("interrupted"));
     let quiet = Options { quiet: true, ..Default::default() };
     let full = train::run(Some(tiny("gaba", 3)), &a, false, quiet).unwrap();
-    let stop = Options { quiet: true, stop_after_epochs: Some(1) };
+    let stop = Options { quiet: true, stop_after_epochs: Some(1), ..Default::default() };
     assert!(train::run(Some(tiny("gaba", 3)), &b, false, stop).is_err(), "a stopped run is not finished");
     // Simulate steps logged after the checkpoint by a run killed mid-epoch.
     let mut log = read(&b.join("gradient_log.csv"));

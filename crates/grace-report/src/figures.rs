@@ -44,23 +44,31 @@ pub struct FigureFiles {
 pub fn save<P: Plot>(plot: &P, dir: &Path, name: &str, size: (u32, u32)) -> anyhow::Result<FigureFiles> {
     let png = dir.join(format!("{name}.png"));
     let svg = dir.join(format!("{name}.svg"));
-    write_atomic(&png, |tmp| {
-        let root = BitMapBackend::new(tmp, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        plot.draw(&root)?;
-        root.present()?;
-        Ok(())
-    })
-    .map_err(|e| anyhow::anyhow!("drawing {}: {e:#}", png.display()))?;
-    write_atomic(&svg, |tmp| {
-        let root = SVGBackend::new(tmp, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        plot.draw(&root)?;
-        root.present()?;
-        Ok(())
-    })
-    .map_err(|e| anyhow::anyhow!("drawing {}: {e:#}", svg.display()))?;
+    for path in [&png, &svg] {
+        write_atomic(path, |tmp| draw_file(plot, tmp, size))
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e:#}", path.display()))?;
+    }
     Ok(FigureFiles { png, svg })
+}
+
+/// Draws `plot` on a white background into `path`: SVG when it ends in `.svg`, else a bitmap in
+/// the format its extension names (PNG).
+pub fn draw_file<P: Plot>(plot: &P, path: &Path, size: (u32, u32)) -> anyhow::Result<()> {
+    fn on<DB: DrawingBackend, P: Plot>(plot: &P, backend: DB) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let root = backend.into_drawing_area();
+        root.fill(&WHITE)?;
+        plot.draw(&root)?;
+        root.present()?;
+        Ok(())
+    }
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        on(plot, SVGBackend::new(path, size))
+    } else {
+        on(plot, BitMapBackend::new(path, size))
+    }
 }
 
 /// Axis tick text: short, and scientific only where plain digits would be unreadable.
@@ -268,7 +276,7 @@ where
     Ok(())
 }
 
-/// NASA penalty of one engine for error d = predicted − true (SPEC §6).
+/// NASA penalty of one engine for error d = predicted − true (docs/reference.md §6).
 pub fn nasa_penalty(d: f64) -> f64 {
     grace_core::metrics::nasa_term(d)
 }

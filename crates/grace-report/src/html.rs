@@ -195,7 +195,7 @@ pub fn check_png(path: &Path) -> anyhow::Result<(u32, u32)> {
     Ok((info.width, info.height))
 }
 
-/// An SVG document: an <svg> root with balanced tags.
+/// An SVG document: an `<svg>` root with balanced tags.
 pub fn check_svg(path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if !text.contains("<svg") || !text.trim_end().ends_with("</svg>") {

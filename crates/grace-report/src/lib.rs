@@ -9,4 +9,5 @@ pub mod pareto;
 pub mod plan;
 pub mod report;
 pub mod rundir;
+pub mod simulate_plot;
 pub mod table;

@@ -6,16 +6,13 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub const CONFIG_FILE: &str = "config.toml";
-pub const RESULTS_FILE: &str = "results.json";
-pub const EPOCH_LOG: &str = "epochs.csv";
-pub const GRADIENT_LOG: &str = "gradient_log.csv";
-pub const PREDICTIONS_FILE: &str = "predictions.csv";
-pub const TRAIN_LOG: &str = "train.log";
-
-// The schema lives in grace-core, shared with the trainer that writes it; the report's names
-// for its parts are kept as aliases.
+// The file names, log rows and results schema live in grace-core, shared with the trainer that
+// writes them; the report's names for the results' parts are kept as aliases.
 pub use grace_core::results::{Protocol, RunResults};
+pub use grace_core::rundir::{
+    EpochRow, GradientRow, CONFIG_FILE, EPOCH_LOG, GRADIENT_LOG, HEALTH_CLASSES, PREDICTIONS_FILE, RESULTS_FILE,
+    TRAIN_LOG,
+};
 pub type Scores = grace_core::results::RulScores;
 pub type Validation = grace_core::results::ValidationSummary;
 pub type Test = grace_core::results::TestReport;
@@ -191,6 +188,32 @@ mod tests {
         assert!(r.test.health_accuracy.is_nan());
         assert_eq!(r.label(), "FD001");
         assert_eq!(r.seed, 3);
+    }
+
+    /// One row written with csv as the trainer writes it, read back as the report reads it.
+    fn round_trip<R: serde::Serialize>(row: R) -> Columns {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        let mut w = csv::Writer::from_path(&path).unwrap();
+        w.serialize(row).unwrap();
+        w.flush().unwrap();
+        Columns::read(&path).unwrap()
+    }
+
+    #[test]
+    fn the_logs_have_every_column_the_report_draws() {
+        let e = round_trip(EpochRow { epoch: 2, val_rmse: 5.5, val_nasa: f64::NAN, ..Default::default() });
+        for name in ["epoch", "train_loss_rul", "train_loss_health", "val_rmse", "val_rmse_live", "val_cut_rmse"] {
+            assert!(e.names.iter().any(|n| n == name), "epochs.csv lacks {name}");
+        }
+        assert_eq!((e.col("epoch"), e.col("val_rmse")), (vec![2.0], vec![5.5]));
+        assert!(e.col("val_nasa")[0].is_nan() && !e.has("val_nasa"), "unmeasured is empty, read as NaN");
+        let g = round_trip(GradientRow { step: 7, ratio: f64::INFINITY, cosine: -0.5, ..Default::default() });
+        for name in ["step", "lambda_rul", "lambda_health", "ratio", "cosine"] {
+            assert!(g.names.iter().any(|n| n == name), "gradient_log.csv lacks {name}");
+        }
+        assert_eq!((g.col("step"), g.col("cosine")), (vec![7.0], vec![-0.5]));
+        assert!(g.col("ratio")[0].is_nan());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The sweep results table: per subset × method, mean ± sample std over seeds of the test scores,
-//! next to the numbers reported elsewhere (SPEC §8), as Markdown, CSV and JSON.
+//! next to the numbers reported elsewhere (docs/reference.md §8), as Markdown, CSV and JSON.
 
 use crate::plan::SYNTHETIC;
 use crate::rundir::RunResults;
@@ -62,7 +62,7 @@ const fn r1(mean: f64) -> Option<RefValue> {
     Some(RefValue { mean, std: None })
 }
 
-/// SPEC §8 (5 seeds, last-window protocol unless noted; protocol not fully documented).
+/// docs/reference.md §8 (5 seeds, last-window protocol unless noted; protocol not fully documented).
 const REFERENCE: &[(&str, &str, Option<RefValue>, Option<RefValue>)] = &[
     ("FD001", "baseline", r(10.08, 1.71), r(143.2, 48.4)),
     ("FD002", "baseline", None, r1(224.5)),
@@ -83,11 +83,11 @@ const REFERENCE: &[(&str, &str, Option<RefValue>, Option<RefValue>)] = &[
     ("FD004", "amnl", r(8.16, 2.17), None),
 ];
 
-/// Best peer-reviewed single-model results (RMSE, NASA), SPEC §8.
+/// Best peer-reviewed single-model results (RMSE, NASA), docs/reference.md §8.
 pub const BEST_PEER_REVIEWED: &[(&str, f64, f64)] =
     &[("FD001", 10.97, 175.0), ("FD002", 12.55, 772.0), ("FD003", 10.90, 188.0), ("FD004", 14.08, 1149.0)];
 
-pub const REFERENCE_NOTE: &str = "Reported elsewhere for this method family under a different protocol that is not fully documented (SPEC §8); these are claims, not results of this code, and are not comparable run for run.";
+pub const REFERENCE_NOTE: &str = "Reported elsewhere for this method family under a different protocol that is not fully documented (docs/reference.md §8); these are claims, not results of this code, and are not comparable run for run.";
 
 pub fn reference(subset: &str, method: &str) -> Option<Reference> {
     REFERENCE.iter().find(|(s, m, ..)| *s == subset && *m == method).map(|&(_, _, rmse, nasa)| Reference { rmse, nasa })
@@ -413,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn reference_lookup_follows_spec_8() {
+    fn reference_lookup_follows_section_8() {
         let r = reference("FD002", "baseline").unwrap();
         assert!(r.rmse.is_none());
         assert_eq!(r.nasa.unwrap().fmt(1), "224.5");

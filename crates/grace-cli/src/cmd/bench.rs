@@ -1,5 +1,6 @@
 //! `grace bench train`: grace's training step and inference against the PyTorch reference of the
-//! same model, in one run, same batch and threads; prints samples/s and ratios.
+//! same model, in one run, same batch and threads; prints samples/s and ratios, and with `--method`
+//! that method's step against GABA's.
 
 use anyhow::Context;
 use grace_nn::bench::{self, BenchConfig, BenchResult};
@@ -36,6 +37,9 @@ pub struct TrainArgs {
     no_reference: bool,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Also measure this method's step (a name from `grace methods`) against GABA's.
+    #[arg(long)]
+    method: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -77,6 +81,9 @@ fn reference(a: &TrainArgs, preset: &str, steps: usize) -> Result<serde_json::Va
 }
 
 fn train(a: TrainArgs) -> anyhow::Result<()> {
+    if let Some(m) = &a.method {
+        grace_core::methods::method(m)?;
+    }
     let presets: Vec<&str> = match a.preset.as_str() {
         "both" => vec!["small", "paper"],
         p => vec![p],
@@ -98,6 +105,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
             steps,
             repeats: a.repeats,
             device,
+            method: a.method.clone(),
         })
         .with_context(|| format!("benchmarking the {preset} preset"))?;
         let reference =
@@ -141,6 +149,11 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         line("GABA step vs 1F+3B (paper)", s.gaba, "gaba_1f3b");
         line("GABA step vs 1F+2B", s.gaba, "gaba_1f2b");
         line(&format!("inference, batch {}", a.infer_batch), s.infer, "infer");
+        if let Some(m) = &s.method {
+            let name = format!("{} step", m.name);
+            println!("{:<7} {:<26} {:>12.1} {:>12} {:>8}", o.preset, name, m.samples_per_s, "–", "–");
+            println!("{:<7} {:<26} {:>12.2}×", o.preset, format!("{} step / GABA step", m.name), m.vs_gaba);
+        }
         if let Err(e) = r {
             println!("        reference: {e}");
         }

@@ -4,8 +4,9 @@
 use anyhow::{bail, Context};
 use grace_data::fetch::{self, FetchReport};
 use grace_data::summary::SplitSummary;
-use grace_data::synthetic::{self, SyntheticConfig};
-use grace_data::{prepare, summary, DataSource, FeatureSet, PrepConfig, RawSubset, Subset, Summary};
+use grace_data::{
+    prepare, summary, DataSource, DataSpec, FeatureSet, PrepConfig, Source, Subset, Summary, SyntheticConfig,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -22,13 +23,13 @@ pub enum DataCommand {
 
 #[derive(clap::Args)]
 pub struct SummaryArgs {
-    /// Folder with NASA's text files, or CMAPSSData.zip. Default: $GRACE_CMAPSS_DIR, else the
-    /// synthetic fleet.
+    /// Folder with NASA's text files, or CMAPSSData.zip, or `synthetic` (the fleet `grace train
+    /// --data synthetic` trains on). Default: $GRACE_CMAPSS_DIR, else a synthetic stand-in for --subset.
     #[arg(long)]
-    data: Option<PathBuf>,
+    data: Option<String>,
     /// FD001 … FD004 (also fd002, 2).
     #[arg(long, default_value = "FD001")]
-    subset: Subset,
+    subset: String,
     /// 17 (3 settings + 14 sensors) or 14 (sensors only).
     #[arg(long, default_value_t = 17)]
     features: usize,
@@ -81,26 +82,35 @@ fn source(data: Option<PathBuf>) -> Option<DataSource> {
 }
 
 fn run_summary(a: SummaryArgs) -> anyhow::Result<()> {
-    let features =
-        FeatureSet::from_count(a.features).with_context(|| format!("--features {} must be 17 or 14", a.features))?;
-    let (raw, origin): (RawSubset, String) = match source(a.data) {
-        Some(src) => (src.load(a.subset)?, src.path().display().to_string()),
+    // `--data` reads like a run config's `data.source`: `synthetic` is the fleet a run trains on.
+    let spec =
+        a.data.as_deref().map(DataSpec::parse).or_else(|| Some(DataSpec::from_env()).filter(|s| !s.is_synthetic()));
+    let src: Box<dyn Source> = match spec {
+        Some(spec) => spec.open(&SyntheticConfig::default()),
         None => {
-            let cfg = SyntheticConfig { n_conditions: a.subset.default_conditions(), ..Default::default() };
+            // The stand-in flies as many regimes as the C-MAPSS subset it stands in for.
+            let subset: Subset = a.subset.parse().map_err(anyhow::Error::msg)?;
+            let cfg = SyntheticConfig { n_conditions: subset.default_conditions(), ..Default::default() };
             eprintln!(
                 "note: no --data and GRACE_CMAPSS_DIR unset — using SYNTHETIC data ({} regime(s)), not NASA's C-MAPSS",
                 cfg.n_conditions
             );
-            (synthetic::fleet(&cfg), "generated in memory".into())
+            Box::new(cfg)
         }
     };
+    let schema = src.schema();
+    let features = FeatureSet::from_count(a.features, &schema).with_context(|| {
+        let n = |f: FeatureSet| f.n_features(&schema);
+        format!("--features {} must be {} or {}", a.features, n(FeatureSet::SensorsAndSettings), n(FeatureSet::Sensors))
+    })?;
+    let raw = src.load_subset(&a.subset)?;
     let cfg = PrepConfig { features, seed: a.seed, ..Default::default() };
     let prepared = prepare(&raw, &cfg)?;
     let s = summary(&raw, &prepared);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        print_summary(&s, &origin);
+        print_summary(&s, &src.origin());
     }
     Ok(())
 }
@@ -144,15 +154,19 @@ fn print_summary(s: &Summary, origin: &str) {
     println!("(health counts: all windows for train/val, the last window per engine for test)");
     println!("test truths above R_max: {} (capped to {} for the targets)", s.test_truth_above_cap, s.max_rul);
     println!();
-    println!(
-        "{:<4} {:>9} {:>7} {:>6} {:>10} {:>8} {:>9}",
-        "cond", "alt (kft)", "Mach", "TRA", "train rows", "val rows", "test rows"
-    );
+    // One column per setting of the data set's schema, headed by its key (e.g. altitude_kft).
+    let width = |key: &str| key.len().max(8);
+    let mut head = format!("{:<4}", "cond");
+    for (key, _) in s.conditions.first().map(|c| c.centroid.0.as_slice()).unwrap_or_default() {
+        head += &format!(" {key:>w$}", w = width(key));
+    }
+    println!("{head} {:>10} {:>8} {:>9}", "train rows", "val rows", "test rows");
     for c in &s.conditions {
-        println!(
-            "{:<4} {:>9.3} {:>7.4} {:>6.1} {:>10} {:>8} {:>9}",
-            c.index, c.altitude_kft, c.mach, c.tra, c.train_rows, c.val_rows, c.test_rows
-        );
+        let mut line = format!("{:<4}", c.index);
+        for (key, v) in &c.centroid.0 {
+            line += &format!(" {v:>w$.4}", w = width(key));
+        }
+        println!("{line} {:>10} {:>8} {:>9}", c.train_rows, c.val_rows, c.test_rows);
     }
 }
 

@@ -1,8 +1,9 @@
 //! `grace diagnose`: measures the initial per-task gradients and the dataset's complexity, then
-//! recommends a method by the SPEC §7 rules, with its reasons; `--json` carries every number.
+//! recommends a method by the docs/reference.md §7 rules, with its reasons; `--json` carries every number.
 
 use anyhow::anyhow;
 use grace_core::rules::CostShape;
+use grace_data::DataSpec;
 use grace_nn::config::RunConfig;
 use grace_nn::diagnose::{diagnose, Diagnosis, Quartiles};
 
@@ -46,8 +47,7 @@ fn toml_str(s: &str) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let data =
-        a.data.clone().unwrap_or_else(|| std::env::var("GRACE_CMAPSS_DIR").unwrap_or_else(|_| "synthetic".into()));
+    let data = a.data.clone().unwrap_or_else(|| DataSpec::from_env().to_string());
     let mut sets = vec![
         format!("data.source={}", toml_str(&data)),
         format!("data.subset={}", toml_str(&a.subset)),

@@ -2,16 +2,17 @@
 //! from per-sample weights to the composed loss and what it converges to.
 
 use anyhow::Context;
-use grace_core::explain::{explain, ExplainInput, Explanation};
+use grace_core::controller::gaba;
+use grace_core::explain::{explain, plain_number as num, ExplainInput, Explanation};
 use grace_core::{GabaConfig, Slope, WeightedMse};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// True RUL of each sample, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true, allow_negative_numbers = true)]
+    /// True RUL of each sample (≥ 0), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true, allow_hyphen_values = true)]
     y_true: Vec<f64>,
-    /// Predicted RUL of each sample, comma-separated, same length as --y-true.
-    #[arg(long, value_delimiter = ',', required = true, allow_negative_numbers = true)]
+    /// Predicted RUL of each sample (any finite number), comma-separated, same length as --y-true.
+    #[arg(long, value_delimiter = ',', required = true, allow_hyphen_values = true)]
     y_pred: Vec<f64>,
     /// Gradient norm of the RUL loss on the shared parameters.
     #[arg(long, allow_negative_numbers = true)]
@@ -23,10 +24,10 @@ pub struct Args {
     #[arg(long, allow_negative_numbers = true)]
     l_health: f64,
     /// EMA factor β.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = gaba::BETA.default.float())]
     beta: f64,
-    /// Floor ε on each task weight.
-    #[arg(long, default_value_t = 0.05)]
+    /// Floor ε on each task weight (below 1/K = 0.5 for the two tasks).
+    #[arg(long, default_value_t = gaba::FLOOR.default.float())]
     floor: f64,
     /// RUL cap R_max of the sample weights.
     #[arg(long, default_value_t = 125.0)]
@@ -35,7 +36,7 @@ pub struct Args {
     #[arg(long, default_value = "1", value_parser = parse_slope)]
     slope: f64,
     /// EMA of (rul, health) before the first step.
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.5", allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.5", allow_hyphen_values = true)]
     prev: Vec<f64>,
     /// Number of identical controller steps to take from --prev.
     #[arg(long, default_value_t = 1)]
@@ -89,8 +90,8 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let n = e.samples.len();
-    let (s, rmax) = (inp.wmse.slope, inp.wmse.r_max);
-    let (beta, eps) = (inp.gaba.beta, inp.gaba.floor);
+    let (s, rmax) = (num(inp.wmse.slope), num(inp.wmse.r_max));
+    let (beta, eps) = (num(inp.gaba.beta), num(inp.gaba.floor));
     let _ = writeln!(o, "GRACE loss for one mini-batch of {n} sample(s)\n");
     let _ = writeln!(o, "1. Sample weights  w(y) = 1 + s·clip(1 − y/R_max, 0, 1)   with s = {s}, R_max = {rmax}\n");
     let _ = writeln!(
@@ -115,14 +116,11 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     let sum_r: f64 = e.samples.iter().map(|t| t.residual_sq).sum();
     let _ = writeln!(o, "\n2. RUL loss (a plain mean over the batch, not divided by Σw)");
     let _ = writeln!(o, "   weighted MSE  L_rul = Σ w·r² / n = {sum_w:.4} / {n} = {:.6}", e.wmse);
-    let _ = writeln!(
-        o,
-        "   plain MSE           = Σ r² / n   = {sum_r:.4} / {n} = {:.6}   (weighting ×{:.4})",
-        e.mse,
-        e.wmse / e.mse
-    );
-    let (gr, gh) = (e.grad_norms[0], e.grad_norms[1]);
-    let sum_g = gr + gh;
+    // A perfect batch has no error to weight: 0/0 would print NaN.
+    let factor = if e.mse > 0.0 { format!("   (weighting ×{:.4})", e.wmse / e.mse) } else { String::new() };
+    let _ = writeln!(o, "   plain MSE           = Σ r² / n   = {sum_r:.4} / {n} = {:.6}{factor}", e.mse);
+    let (gr, gh) = (num(e.grad_norms[0]), num(e.grad_norms[1]));
+    let sum_g = num(e.grad_norms[0] + e.grad_norms[1]);
     let _ = writeln!(
         o,
         "\n3. Task weights (GABA past its warm-up)   g_rul = {gr}, g_health = {gh}, ratio g_max/g_min = {:.4}",
@@ -136,7 +134,9 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     let _ = writeln!(
         o,
         "   EMA      ema ← β·ema + (1 − β)·raw, β = {beta}, {} step(s) from prev = ({}, {})",
-        inp.steps, inp.prev[0], inp.prev[1]
+        inp.steps,
+        num(inp.prev[0]),
+        num(inp.prev[1])
     );
     let _ = writeln!(o, "            ema     = {}", pair(&e.lambda.ema));
     let _ = writeln!(o, "   floor    f_i = max(ema_i, ε), ε = {eps}");
@@ -151,7 +151,7 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
         l[0],
         e.wmse,
         l[1],
-        e.l_health,
+        num(e.l_health),
         l[0] * e.wmse,
         l[1] * e.l_health,
         e.loss
@@ -159,6 +159,7 @@ fn render(inp: &ExplainInput, e: &Explanation) -> String {
     let c = &e.converged.lambda;
     let _ = writeln!(o, "\n5. Converged controller (ema → raw as n → ∞, then floor and renormalise)");
     let _ = writeln!(o, "   λ*∞ = {}", pair(c));
-    let _ = writeln!(o, "   L∞  = {:.6}·{:.6} + {:.6}·{} = {:.6}", c[0], e.wmse, c[1], e.l_health, e.converged.loss);
+    let _ =
+        writeln!(o, "   L∞  = {:.6}·{:.6} + {:.6}·{} = {:.6}", c[0], e.wmse, c[1], num(e.l_health), e.converged.loss);
     o
 }

@@ -1,13 +1,17 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` function.
 
 pub mod bench;
+/// Child training processes shared by sweep and tune (not a subcommand).
+pub mod children;
 pub mod data;
 pub mod diagnose;
 pub mod doctor;
 pub mod explain;
+pub mod methods;
 pub mod model;
 pub mod predict;
 pub mod report;
 pub mod simulate;
 pub mod sweep;
 pub mod train;
+pub mod tune;

@@ -24,13 +24,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let f = predict::predict_file(&a.run_dir, &a.engines, a.device.as_deref())?;
-    let window = f.header.window;
-    for e in f.engines.iter().filter(|e| e.front_padded) {
-        eprintln!(
-            "warning: unit {} has {} cycles, fewer than the window of {window}: its first cycle was repeated to fill \
-             the window, so its prediction is less reliable",
-            e.unit, e.cycles
-        );
+    for w in &f.warnings {
+        eprintln!("warning: {w}");
     }
     if let Some(out) = &a.out {
         predict::write_csv(out, &f.engines)?;

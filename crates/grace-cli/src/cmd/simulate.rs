@@ -2,8 +2,10 @@
 //! λ trajectory (summary, floor binding, equilibrium), optionally as an SVG/PNG plot or a CSV.
 
 use anyhow::{bail, Context};
+use grace_core::controller::gaba;
 use grace_core::simulate::{simulate, SimConfig, Trajectory};
 use grace_core::GabaConfig;
+use grace_report::simulate_plot::{draw_lambda_trajectory, task_names, trajectory_csv};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use std::path::{Path, PathBuf};
@@ -14,13 +16,13 @@ pub struct Args {
     #[arg(long, default_value_t = 500.0)]
     ratio: f64,
     /// EMA factor β.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = gaba::BETA.default.float())]
     beta: f64,
-    /// Floor ε on each task weight.
-    #[arg(long, default_value_t = 0.05)]
+    /// Floor ε on each task weight; below 1/K, or the K weights could not all reach it.
+    #[arg(long, default_value_t = gaba::FLOOR.default.float())]
     floor: f64,
     /// Warm-up steps holding the raw weights at 1/K.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = gaba::WARMUP_STEPS.default.int())]
     warmup: u64,
     /// Number of controller steps.
     #[arg(long, default_value_t = 1000)]
@@ -40,13 +42,6 @@ pub struct Args {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-}
-
-fn task_names(k: usize) -> Vec<String> {
-    match k {
-        2 => vec!["rul".into(), "health".into()],
-        _ => (0..k).map(|i| if i == 0 { "rul".into() } else { format!("aux{i}") }).collect(),
-    }
 }
 
 /// Steps shown in the summary: start, warm-up edge, floor binding, ~8 even points and the end.
@@ -80,9 +75,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let t = simulate(&cfg, &mut || StandardNormal.sample(&mut rng))?;
     if let (Some(p), Some(e)) = (&a.out, ext.as_deref()) {
         match e {
-            "csv" => write_atomic(p, |tmp| std::fs::write(tmp, csv(&t)).map_err(Into::into))?,
-            "svg" => write_atomic(p, |tmp| plot(plotters::prelude::SVGBackend::new(tmp, (1000, 600)), &t))?,
-            _ => write_atomic(p, |tmp| plot(plotters::prelude::BitMapBackend::new(tmp, (1000, 600)), &t))?,
+            "csv" => write_atomic(p, |tmp| std::fs::write(tmp, trajectory_csv(&t)).map_err(Into::into))?,
+            _ => write_atomic(p, |tmp| draw_lambda_trajectory(&t, tmp))?,
         }
     }
     let names = task_names(cfg.tasks);
@@ -156,26 +150,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn csv(t: &Trajectory) -> String {
-    let names = task_names(t.config.tasks);
-    let mut s = String::from("step");
-    for n in &names {
-        s += &format!(",lambda_{n}");
-    }
-    for n in &names {
-        s += &format!(",raw_{n}");
-    }
-    s.push('\n');
-    for (i, (l, r)) in t.lambda.iter().zip(&t.raw).enumerate() {
-        s += &i.to_string();
-        for x in l.iter().chain(r) {
-            s += &format!(",{x}");
-        }
-        s.push('\n');
-    }
-    s
-}
-
 /// grace_core's atomic write, after checking --out's folder so the error says which flag is wrong.
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let dir = match path.parent() {
@@ -184,72 +158,4 @@ fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) ->
     };
     anyhow::ensure!(dir.is_dir(), "directory {} of --out does not exist", dir.display());
     grace_core::io::write_atomic(path, write).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn plot<DB: plotters::prelude::DrawingBackend>(backend: DB, t: &Trajectory) -> anyhow::Result<()> {
-    use plotters::prelude::*;
-    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plotting failed: {e}");
-    let root = backend.into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let c = &t.config;
-    let n = t.lambda.len() as f64;
-    let noise = if c.noise > 0.0 { format!(", noise σ {}", c.noise) } else { String::new() };
-    let title = format!(
-        "GABA task weights: ratio {}, β {}, ε {}, warm-up {}{noise}",
-        c.ratio, c.gaba.beta, c.gaba.floor, c.gaba.warmup
-    );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..n, 0f64..1.0)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("training step")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("task weight λ*")
-        .draw()
-        .map_err(|e| err(&e))?;
-    let names = task_names(c.tasks);
-    for (i, name) in names.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                t.lambda.iter().enumerate().map(|(s, l)| (s as f64, l[i])),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(format!("λ_{name}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        let eq = t.equilibrium[i];
-        chart.draw_series(std::iter::once(Circle::new((n - 1.0, eq), 5, color.filled()))).map_err(|e| err(&e))?;
-        // Tasks with the same equilibrium (the K − 1 auxiliaries) would print on top of each other.
-        if t.equilibrium[..i].iter().any(|o| (o - eq).abs() < 1e-3) {
-            continue;
-        }
-        chart
-            .draw_series(std::iter::once(Text::new(
-                format!("equilibrium {eq:.4}"),
-                (n * 0.78, if eq > 0.5 { eq - 0.02 } else { eq + 0.06 }),
-                ("sans-serif", 16).into_font().color(&color),
-            )))
-            .map_err(|e| err(&e))?;
-    }
-    let grey = RGBColor(90, 90, 90);
-    chart
-        .draw_series(DashedLineSeries::new(vec![(0.0, c.gaba.floor), (n, c.gaba.floor)], 10, 6, grey.stroke_width(2)))
-        .map_err(|e| err(&e))?
-        .label(format!("floor ε = {}", c.gaba.floor))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
 }

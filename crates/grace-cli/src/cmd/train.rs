@@ -2,8 +2,10 @@
 //! trains (or resumes) a run directory; `grace evaluate` re-scores a finished run.
 
 use anyhow::{anyhow, Context};
+use grace_data::synthetic::SYNTHETIC_NAME;
+use grace_data::DataSpec;
 use grace_nn::config::RunConfig;
-use grace_nn::train::{self, Options, RunResults};
+use grace_nn::train::{self, Options, Paused, RunResults};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -14,16 +16,16 @@ pub struct Args {
     /// FD001, FD002, FD003 or FD004 [default: FD001].
     #[arg(long)]
     subset: Option<String>,
-    /// baseline, amnl, gaba, grace, single, … (SPEC §4.3) [default: grace].
-    #[arg(long)]
+    // The task-weighting method; the help lists the registry.
+    #[arg(long, help = method_help())]
     method: Option<String>,
-    /// Model preset: `small` (CPU work) or `paper`.
-    #[arg(long, default_value = "small")]
-    preset: String,
+    /// Model preset: `small` (CPU work) or `paper` [default: small].
+    #[arg(long)]
+    preset: Option<String>,
     /// Input features: 17 (14 sensors + 3 settings) or 14 (sensors only).
     #[arg(long, value_parser = ["17", "14"])]
     features: Option<String>,
-    /// TOML file with any of the sections [data], [model], [method], [train].
+    /// TOML file with any of the sections `[data]`, `[model]`, `[method]`, `[train]`.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Override one value, e.g. --set train.lr=5e-4 --set model.lstm_hidden=128 (repeatable).
@@ -33,8 +35,8 @@ pub struct Args {
     seed: Option<u64>,
     #[arg(long)]
     epochs: Option<usize>,
-    /// Stop after this many optimizer steps in total.
-    #[arg(long)]
+    /// Stop after this many optimizer steps in total (at least 1; leave out for no step limit).
+    #[arg(long, value_parser = parse_max_steps)]
     max_steps: Option<u64>,
     #[arg(long)]
     batch_size: Option<usize>,
@@ -47,12 +49,31 @@ pub struct Args {
     /// Run directory to create (default runs/SUBSET_METHOD_seedN).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the interrupted run in this directory (its config.toml is used as is).
+    /// Continue the interrupted run in this directory (its config.toml is used as is; only --device
+    /// and --threads may change, since they change where it runs, not what it computes).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
     resume: Option<PathBuf>,
+    /// Train until N epochs in total (or the run's end), then stop before the test scoring: the
+    /// checkpoint stays, the exit status is 0 and --json prints {"status": "paused", …}; --resume continues.
+    #[arg(long, value_name = "N")]
+    stop_at_epoch: Option<usize>,
     /// Print results.json to stdout and no progress.
     #[arg(long)]
     json: bool,
+}
+
+/// `--max-steps 0` would read as "no steps" but the config's 0 means "no limit": refuse the flag.
+fn parse_max_steps(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>().map_err(|e| format!("`{s}` is not a step count: {e}"))? {
+        0 => Err("0 steps is no training; leave --max-steps out to train without a step limit".into()),
+        n => Ok(n),
+    }
+}
+
+/// The `--method` help, from the method registry.
+fn method_help() -> String {
+    let default = grace_nn::config::MethodConfig::default().name;
+    format!("{} (see `grace methods`) [default: {default}]", grace_core::methods::names().join(", "))
 }
 
 pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
@@ -68,7 +89,7 @@ pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
     let data = match &a.data {
         Some(d) => Some(d.clone()),
         None if file_has_source => None,
-        None => Some(std::env::var("GRACE_CMAPSS_DIR").unwrap_or_else(|_| "synthetic".into())),
+        None => Some(DataSpec::from_env().to_string()),
     };
     let mut sets = Vec::new();
     for (key, v) in [("data.source", &data), ("data.subset", &a.subset), ("method.name", &a.method)] {
@@ -94,7 +115,7 @@ pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
     opt("train.device", a.device.as_deref().map(toml_str));
     opt("train.threads", a.threads.map(|v| v.to_string()));
     sets.extend(a.sets.iter().cloned());
-    RunConfig::resolve(&a.preset, text.as_deref(), &sets).map_err(|e| anyhow!(e))
+    RunConfig::resolve(a.preset.as_deref().unwrap_or("small"), text.as_deref(), &sets).map_err(|e| anyhow!(e))
 }
 
 fn toml_str(s: &str) -> String {
@@ -102,15 +123,17 @@ fn toml_str(s: &str) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let opts = Options { quiet: a.json, ..Default::default() };
-    let (results, dir) = if let Some(dir) = &a.resume {
-        (train::run(None, dir, true, opts)?, dir.clone())
+    let opts = Options { quiet: a.json, stop_at_epoch: a.stop_at_epoch, ..Default::default() };
+    let (outcome, dir) = if let Some(dir) = &a.resume {
+        refuse_run_changes(&a, dir)?;
+        let runtime = train::Runtime { device: a.device.clone(), threads: a.threads };
+        (train::resume_with(dir, &runtime, opts), dir.clone())
     } else {
         let cfg = resolve(&a)?;
         let dir = a.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(format!(
                 "{}_{}_seed{}",
-                if cfg.data.is_synthetic() { "SYNTHETIC" } else { &cfg.data.subset },
+                if cfg.data.is_synthetic() { SYNTHETIC_NAME } else { &cfg.data.subset },
                 cfg.method.name,
                 cfg.train.seed
             ))
@@ -123,9 +146,58 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             eprintln!("run directory: {}", dir.display());
         }
-        (train::run(Some(cfg), &dir, false, opts)?, dir)
+        (train::run(Some(cfg), &dir, false, opts), dir)
     };
-    print_results(&results, &dir, a.json)
+    match outcome {
+        Ok(results) => print_results(&results, &dir, a.json),
+        Err(e) => match e.downcast_ref::<Paused>() {
+            Some(p) => print_paused(p, &dir, a.json),
+            None => Err(e),
+        },
+    }
+}
+
+/// Flags that would change a resumed run are refused: its config.toml decides, and a flag that is
+/// silently ignored would leave the user believing the run uses it.
+fn refuse_run_changes(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    let given = [
+        ("--data", a.data.is_some()),
+        ("--subset", a.subset.is_some()),
+        ("--method", a.method.is_some()),
+        ("--preset", a.preset.is_some()),
+        ("--features", a.features.is_some()),
+        ("--seed", a.seed.is_some()),
+        ("--epochs", a.epochs.is_some()),
+        ("--max-steps", a.max_steps.is_some()),
+        ("--batch-size", a.batch_size.is_some()),
+    ];
+    let changes: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+    if !changes.is_empty() {
+        anyhow::bail!(
+            "--resume {} continues the run exactly as its {} says; {} would change the run and cannot be applied \
+             to it (only --device and --threads can). Start a new run with --out to train with other settings",
+            dir.display(),
+            train::CONFIG_FILE,
+            changes.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_paused(p: &Paused, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({ "status": "paused", "run_dir": dir, "epochs_run": p.epochs, "ended": p.ended });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "run {} paused after {} epochs{}, not scored on the test set; continue with grace train --resume {}",
+            dir.display(),
+            p.epochs,
+            if p.ended { " (its training has ended)" } else { "" },
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 pub fn print_results(r: &RunResults, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
@@ -164,15 +236,31 @@ pub struct EvaluateArgs {
     /// Override the run's device.
     #[arg(long)]
     device: Option<String>,
+    /// Score the run on other data (a C-MAPSS folder or zip, or `synthetic`) instead of its own;
+    /// needs --out. Without it, data that differ from the run's recorded fingerprint are refused.
+    #[arg(long, requires = "out")]
+    data: Option<String>,
+    /// The subset of --data to score [default: the run's].
+    #[arg(long, requires = "data")]
+    subset: Option<String>,
+    /// Folder for the scores on --data (results.json, predictions.csv, data.json); not a run directory.
+    #[arg(long, requires = "data")]
+    out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
 
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
-    let r = train::evaluate_run(&a.run_dir, a.device.as_deref())?;
+    let (r, written_to) = match (&a.data, &a.out) {
+        (Some(source), Some(out)) => {
+            let other = train::OtherData { source, subset: a.subset.as_deref(), out };
+            (train::evaluate_on(&a.run_dir, &other, a.device.as_deref())?, out.clone())
+        }
+        _ => (train::evaluate_run(&a.run_dir, a.device.as_deref())?, a.run_dir.clone()),
+    };
     print_results(&r, &a.run_dir, a.json)?;
     if !a.json {
-        println!("per-engine predictions: {}", a.run_dir.join(train::PREDICTIONS_FILE).display());
+        println!("per-engine predictions: {}", written_to.join(train::PREDICTIONS_FILE).display());
     }
     Ok(())
 }

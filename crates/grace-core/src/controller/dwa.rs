@@ -7,11 +7,28 @@
 //! by default; the weights sum to K and are logged as they are (not rescaled to Σ = 1).
 //! The softmax subtracts the largest r_i/T first, so large ratios cannot overflow.
 
-use super::{check_task_len, optional_norms, StepInput, StepRecord, TaskWeighting};
+use super::{check_task_len, optional_norms, Needs, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
+use crate::methods::{Method, Param, ParamDefault, ParamValues, RulLoss};
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_TEMPERATURE: f64 = 2.0;
+pub const TEMPERATURE: Param =
+    Param { name: "temperature", default: ParamDefault::Float(2.0), doc: "DWA softmax temperature T, > 0" };
+
+pub const METHOD: Method = Method {
+    name: "dwa",
+    description: "plain MSE, Dynamic Weight Average: K·softmax of the epoch loss ratios over T",
+    citation: "Liu, Johns & Davison 2019 (docs/reference.md §4.3)",
+    rul_loss: RulLoss::Mse,
+    // the weights move at epoch ends, from the epoch mean losses given to `end_epoch`
+    needs: Needs::Nothing,
+    params: &[TEMPERATURE],
+    build,
+};
+
+fn build(k: usize, p: &ParamValues) -> Result<Box<dyn TaskWeighting>, CoreError> {
+    Ok(Box::new(Dwa::new(k, p.float(&TEMPERATURE))?))
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dwa {
@@ -68,8 +85,8 @@ impl TaskWeighting for Dwa {
         self.weights.len()
     }
 
-    fn needs_grad_norms(&self) -> bool {
-        false
+    fn needs(&self) -> Needs {
+        Needs::Nothing
     }
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
@@ -79,7 +96,7 @@ impl TaskWeighting for Dwa {
         self.step += 1;
         let w = self.weights.clone();
         // The first two epochs hold the weights uniform, like GABA's warm-up.
-        Ok(StepRecord::single_stage(step, self.epochs < 2, false, norms, w))
+        Ok(StepRecord::single_stage(step, self.epochs < 2, false, &norms, w))
     }
 
     fn end_epoch(&mut self, mean_task_losses: &[f64]) -> Result<(), CoreError> {
@@ -149,7 +166,7 @@ mod tests {
 
     fn step(d: &mut Dwa) -> StepRecord {
         let ones = vec![1.0; d.n_tasks()];
-        d.step(&StepInput { grad_norms: None, losses: &ones }).unwrap()
+        d.step(&StepInput { losses: &ones, gram: None }).unwrap()
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The GABA controller of SPEC §4.2: task weights from per-task gradient norms, for any K ≥ 2.
+//! The GABA controller of docs/reference.md §4.2: task weights from per-task gradient norms, for any K ≥ 2.
 //! Inverse-gradient raw weights, a warm-up at 1/K, an EMA, a floor and a renormalisation.
 //!
 //! Unusable norms (decided): if any g_i is negative or non-finite, or S = Σ g_j is 0 or not
@@ -7,11 +7,47 @@
 //! `skipped = true`, and the step counter still advances because the warm-up counts training
 //! steps, not usable ones. This holds during the warm-up too.
 
-use super::{check_task_len, norm_ratio, StepInput, StepRecord, TaskWeighting};
+use super::{check_task_len, norm_ratio, required_norms, Needs, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
+use crate::methods::{Method, Param, ParamDefault, ParamValues, RulLoss, SLOPE};
 use serde::{Deserialize, Serialize};
 
-/// β, ε and W of SPEC §4.2.
+pub const BETA: Param =
+    Param { name: "beta", default: ParamDefault::Float(0.99), doc: "GABA EMA factor β, in [0, 1)" };
+pub const FLOOR: Param =
+    Param { name: "floor", default: ParamDefault::Float(0.05), doc: "GABA floor ε on each EMA weight, in [0, 1/K)" };
+pub const WARMUP_STEPS: Param = Param {
+    name: "warmup_steps",
+    default: ParamDefault::Int(100),
+    doc: "GABA warm-up W: steps whose raw weights are held at 1/K",
+};
+
+pub const GABA: Method = Method {
+    name: "gaba",
+    description: "plain MSE, GABA task weights from inverse gradient norms (EMA, floor)",
+    citation: "docs/reference.md §4.2",
+    rul_loss: RulLoss::Mse,
+    needs: Needs::Norms,
+    params: &[BETA, FLOOR, WARMUP_STEPS],
+    build: build_gaba,
+};
+
+pub const GRACE: Method = Method {
+    name: "grace",
+    description: "failure-biased weighted MSE with GABA task weights",
+    citation: "docs/reference.md §4.1, §4.2",
+    rul_loss: RulLoss::WeightedMse,
+    needs: Needs::Norms,
+    params: &[SLOPE, BETA, FLOOR, WARMUP_STEPS],
+    build: build_gaba,
+};
+
+fn build_gaba(k: usize, p: &ParamValues) -> Result<Box<dyn TaskWeighting>, CoreError> {
+    let config = GabaConfig { beta: p.float(&BETA), floor: p.float(&FLOOR), warmup: p.int(&WARMUP_STEPS) };
+    Ok(Box::new(Gaba::new(k, config)?))
+}
+
+/// β, ε and W of docs/reference.md §4.2.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GabaConfig {
@@ -25,7 +61,7 @@ pub struct GabaConfig {
 
 impl Default for GabaConfig {
     fn default() -> Self {
-        GabaConfig { beta: 0.99, floor: 0.05, warmup: 100 }
+        GabaConfig { beta: BETA.default.float(), floor: FLOOR.default.float(), warmup: WARMUP_STEPS.default.int() }
     }
 }
 
@@ -71,6 +107,7 @@ impl Gaba {
     pub fn with_state(config: GabaConfig, ema: Vec<f64>, step: u64) -> Result<Gaba, CoreError> {
         config.validate()?;
         check_ema(&ema)?;
+        check_floor_fits(config.floor, ema.len())?;
         Ok(Gaba { config, ema, step })
     }
 
@@ -116,6 +153,7 @@ impl Gaba {
             ema: self.ema.clone(),
             floored,
             weights,
+            head_weights: None,
             ratio: norm_ratio(norms),
         })
     }
@@ -135,6 +173,24 @@ fn check_ema(ema: &[f64]) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// The K EMA weights sum to 1, so they can all stay at or above ε only if ε·K < 1; at ε·K ≥ 1 the
+/// floor binds at every step (unless all are exactly 1/K) and squashes the weights towards 1/K.
+pub fn check_floor_fits(floor: f64, k: usize) -> Result<(), CoreError> {
+    let total = floor * k as f64;
+    if total >= 1.0 {
+        return Err(CoreError::invalid(
+            format!("GABA floor ε with K = {k} tasks"),
+            floor,
+            format!(
+                "below 1/K = {:.6} (ε·K = {total:.6} ≥ 1: the K EMA weights sum to 1, so the floor would bind at \
+                 every step and squash the task weights towards 1/K)",
+                1.0 / k as f64
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `raw_i = (S − g_i)/((K − 1)·S)` with `S = Σ g_j`: the task with the larger gradient gets the
 /// smaller weight, and the weights sum to 1. `None` when the norms are unusable (see module doc).
 pub fn raw_weights(norms: &[f64]) -> Option<Vec<f64>> {
@@ -150,7 +206,7 @@ pub fn raw_weights(norms: &[f64]) -> Option<Vec<f64>> {
     Some(norms.iter().map(|g| (s - g) / denom).collect())
 }
 
-/// Steps 5–6 of SPEC §4.2: `f_i = max(ema_i, ε)`, `λ*_i = f_i / Σ_k f_k`.
+/// Steps 5–6 of docs/reference.md §4.2: `f_i = max(ema_i, ε)`, `λ*_i = f_i / Σ_k f_k`.
 pub fn floor_and_renormalise(ema: &[f64], floor: f64) -> (Vec<f64>, Vec<f64>) {
     let floored: Vec<f64> = ema.iter().map(|e| e.max(floor)).collect();
     let total: f64 = floored.iter().sum();
@@ -172,14 +228,13 @@ impl TaskWeighting for Gaba {
         self.ema.len()
     }
 
-    fn needs_grad_norms(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Needs::Norms
     }
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
-        check_task_len("per-task losses", self.ema.len(), obs.losses)?;
-        let norms = obs.grad_norms.ok_or_else(|| CoreError::MissingGradNorms("gaba".into()))?;
-        self.step_norms(norms)
+        let norms = required_norms("gaba", self.ema.len(), obs)?;
+        self.step_norms(&norms)
     }
 
     fn current_weights(&self) -> Vec<f64> {
@@ -332,13 +387,33 @@ mod tests {
     fn misuse_is_an_error() {
         let mut g = Gaba::new(2, GabaConfig::default()).unwrap();
         assert!(matches!(g.step_norms(&[1.0]), Err(CoreError::Length { .. })));
-        let e = g.step(&StepInput { grad_norms: None, losses: &[1.0, 1.0] }).unwrap_err();
-        assert!(matches!(e, CoreError::MissingGradNorms(_)));
-        assert!(g.step(&StepInput { grad_norms: Some(&[1.0, 1.0]), losses: &[1.0] }).is_err());
+        let e = g.step(&StepInput { losses: &[1.0, 1.0], gram: None }).unwrap_err();
+        assert!(matches!(e, CoreError::MissingGram(_)));
+        let gram = super::super::orthogonal(&[1.0, 1.0]);
+        assert!(g.step(&StepInput { losses: &[1.0], gram: Some(&gram) }).is_err());
+        // through the trait, the norms come from the Gram diagonal: √16 = 4, √1 = 1 → raw (1/5, 4/5)
+        let gram = super::super::Gram::new(2, vec![16.0, -2.0, -2.0, 1.0]).unwrap();
+        let r = g.step(&StepInput { losses: &[1.0, 1.0], gram: Some(&gram) }).unwrap();
+        assert_eq!((r.norms.clone(), r.ratio), (vec![4.0, 1.0], 4.0));
+        assert!(r.warmup && r.head_weights.is_none());
         assert!(Gaba::new(2, GabaConfig { beta: 1.0, ..GabaConfig::default() }).is_err());
         assert!(Gaba::new(2, GabaConfig { floor: -0.1, ..GabaConfig::default() }).is_err());
         let e = Gaba::with_state(GabaConfig::default(), vec![0.5, f64::NAN], 0).unwrap_err().to_string();
         assert!(e.contains("EMA[1]"), "{e}");
+    }
+
+    #[test]
+    fn a_floor_that_cannot_hold_is_rejected_with_the_reason() {
+        // K = 3, ε = 0.4: ε·K = 1.2 ≥ 1, three weights summing to 1 cannot all be ≥ 0.4.
+        let cfg = |floor| GabaConfig { floor, ..GabaConfig::default() };
+        let e = Gaba::new(3, cfg(0.4)).unwrap_err().to_string();
+        assert!(e.contains("K = 3") && e.contains("0.333333") && e.contains("1.200000 ≥ 1"), "{e}");
+        // ε·K = 1 exactly is refused too (K = 2, ε = 0.5), and the bound follows K.
+        assert!(Gaba::new(2, cfg(0.5)).is_err());
+        assert!(Gaba::with_state(cfg(0.5), vec![0.9, 0.1], 0).is_err());
+        assert!(Gaba::new(2, cfg(0.49)).is_ok());
+        assert!(Gaba::new(4, cfg(0.25)).is_err() && Gaba::new(4, cfg(0.249)).is_ok());
+        assert!(e.contains("bind at every step"), "{e}");
     }
 
     #[test]

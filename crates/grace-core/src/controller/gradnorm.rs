@@ -17,12 +17,33 @@
 //! the value and stop the run before the model is updated with it.
 
 use super::adam::Adam;
-use super::{check_task_len, norm_ratio, StepInput, StepRecord, TaskWeighting};
+use super::{norm_ratio, required_norms, Needs, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
+use crate::methods::{Method, Param, ParamDefault, ParamValues, RulLoss};
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_ALPHA: f64 = 1.5;
-pub const DEFAULT_LR: f64 = 0.025;
+pub const ALPHA: Param =
+    Param { name: "alpha", default: ParamDefault::Float(1.5), doc: "GradNorm asymmetry α, ≥ 0" };
+/// The paper's learning rate.
+pub const LR: Param = Param {
+    name: "gradnorm_lr",
+    default: ParamDefault::Float(0.025),
+    doc: "Adam learning rate of the `gradnorm` task weights",
+};
+
+pub const METHOD: Method = Method {
+    name: "gradnorm",
+    description: "plain MSE, learned weights that equalise the weighted gradient norms' training rates",
+    citation: "Chen et al. 2018 (docs/reference.md §4.3)",
+    rul_loss: RulLoss::Mse,
+    needs: Needs::Norms,
+    params: &[ALPHA, LR],
+    build,
+};
+
+fn build(k: usize, p: &ParamValues) -> Result<Box<dyn TaskWeighting>, CoreError> {
+    Ok(Box::new(GradNorm::new(k, p.float(&ALPHA), p.float(&LR))?))
+}
 /// Lower clamp of each weight before renormalising (keeps every task in the loss).
 pub const MIN_WEIGHT: f64 = 1e-3;
 
@@ -105,15 +126,13 @@ impl TaskWeighting for GradNorm {
         self.weights.len()
     }
 
-    fn needs_grad_norms(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Needs::Norms
     }
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
         let k = self.weights.len();
-        check_task_len("per-task losses", k, obs.losses)?;
-        let norms = obs.grad_norms.ok_or_else(|| CoreError::MissingGradNorms("gradnorm".into()))?;
-        check_task_len("gradient norms", k, norms)?;
+        let norms = &required_norms("gradnorm", k, obs)?;
         let step = self.step;
         self.step += 1;
         let used = self.weights.clone();
@@ -126,6 +145,7 @@ impl TaskWeighting for GradNorm {
             ema: used.clone(),
             floored: used.clone(),
             weights: used.clone(),
+            head_weights: None,
             ratio: norm_ratio(norms),
         };
         if obs.losses.iter().any(|l| !l.is_finite()) {
@@ -220,8 +240,9 @@ impl TaskWeighting for GradNorm {
 mod tests {
     use super::*;
 
+    /// Steps with orthogonal task gradients of these norms (GradNorm reads only the norms).
     fn go(c: &mut GradNorm, norms: &[f64], losses: &[f64]) -> Result<StepRecord, CoreError> {
-        c.step(&StepInput { grad_norms: Some(norms), losses })
+        c.step(&StepInput { losses, gram: Some(&super::super::orthogonal(norms)) })
     }
 
     #[test]
@@ -276,10 +297,7 @@ mod tests {
         assert!(e.contains("g[0]") && e.contains("inf"), "{e}");
         let e = go(&mut c, &[1.0, 1.0], &[0.0, 1.0]).unwrap_err().to_string();
         assert!(e.contains("L_0(0)"), "{e}");
-        assert!(matches!(
-            c.step(&StepInput { grad_norms: None, losses: &[1.0, 1.0] }),
-            Err(CoreError::MissingGradNorms(_))
-        ));
+        assert!(matches!(c.step(&StepInput { losses: &[1.0, 1.0], gram: None }), Err(CoreError::MissingGram(_))));
         assert!(GradNorm::new(2, f64::NAN, 0.025).unwrap_err().to_string().contains("α"));
     }
 

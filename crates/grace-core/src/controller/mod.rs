@@ -1,12 +1,24 @@
-//! Task-weighting controllers behind one trait, so the trainer drives every method alike.
-//! A new method is one file here plus one line in [`controller_for`].
+//! Task-weighting controllers behind one trait, stepped with the per-task losses and the K×K Gram
+//! matrix of the task gradients. A new method is one file here plus one entry in [`crate::methods::METHODS`].
 
 pub mod adam;
+pub mod aggregate;
+pub mod aligned;
+pub mod cagrad;
+pub mod dbmtl;
 pub mod dwa;
+pub mod famo;
 pub mod fixed;
 pub mod gaba;
 pub mod gradnorm;
+pub mod imtlg;
+pub mod linalg;
+pub mod mgda;
+pub mod nashmtl;
+pub mod pcgrad;
+pub mod rlw;
 pub mod uncertainty;
+pub mod upgrad;
 
 pub use dwa::Dwa;
 pub use fixed::Fixed;
@@ -17,14 +29,148 @@ pub use uncertainty::Uncertainty;
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
-/// What the trainer knows after the per-task backward passes of one step.
+/// What a controller reads at each step, in increasing cost to the trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Needs {
+    /// Nothing of the step (constant weights, weights that move only at epoch ends, or random
+    /// weights): one backward of `Σ w_i L_i`.
+    Nothing,
+    /// This step's per-task losses: still one backward.
+    Losses,
+    /// This step's losses, and the same batch's losses again after the optimiser step, from one
+    /// extra forward pass without gradients (handed over by [`TaskWeighting::after_update`]).
+    LossesAfterUpdate,
+    /// The per-task gradient norms (the Gram diagonal): K backward passes, one per task.
+    Norms,
+    /// The whole Gram matrix `G_ij = g_i·g_j`: the same K backward passes as [`Needs::Norms`].
+    Gram,
+    /// The task gradients themselves, not only their inner products (DB-MTL): the trainer keeps
+    /// per-task gradient memories as [`TaskWeighting::memory_update`] says, and the Gram matrix the
+    /// controller reads is theirs. The same K backward passes as [`Needs::Norms`].
+    GradientVectors,
+}
+
+/// What a step costs beyond one forward and one backward pass, derived from [`Needs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    /// Backward passes per step.
+    pub backward_passes: usize,
+    /// Forward passes per step beyond the one every method makes.
+    pub extra_forwards: usize,
+}
+
+impl Needs {
+    /// Whether the step must take one backward pass per task (to measure the task gradients).
+    pub fn per_task_gradients(self) -> bool {
+        self >= Needs::Norms
+    }
+
+    pub fn cost(self, k: usize) -> Cost {
+        let backward_passes = if self.per_task_gradients() { k } else { 1 };
+        let extra_forwards = usize::from(self == Needs::LossesAfterUpdate);
+        Cost { backward_passes, extra_forwards }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Needs::Nothing => "nothing",
+            Needs::Losses => "losses",
+            Needs::LossesAfterUpdate => "losses_after_update",
+            Needs::Norms => "norms",
+            Needs::Gram => "gram",
+            Needs::GradientVectors => "gradient_vectors",
+        }
+    }
+}
+
+/// The Gram matrix of the K task gradients over the shared parameters, `G_ij = g_i·g_j`: symmetric,
+/// row-major. Entries may be non-finite (a diverging batch); each controller decides what to do then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gram {
+    k: usize,
+    g: Vec<f64>,
+}
+
+impl Gram {
+    /// Checks the length (k·k, k ≥ 1) and the symmetry within 1e-9 relative.
+    pub fn new(k: usize, g: Vec<f64>) -> Result<Gram, CoreError> {
+        if k == 0 {
+            return Err(CoreError::invalid("Gram matrix size K", k, "≥ 1"));
+        }
+        if g.len() != k * k {
+            return Err(CoreError::length("Gram matrix entries (K·K)", k * k, g.len()));
+        }
+        for i in 0..k {
+            for j in i + 1..k {
+                let (a, b) = (g[i * k + j], g[j * k + i]);
+                let close = a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.is_nan() && b.is_nan());
+                if !close {
+                    return Err(CoreError::invalid(
+                        format!("Gram matrix G[{i}][{j}] vs G[{j}][{i}] = {b}"),
+                        a,
+                        "symmetric",
+                    ));
+                }
+            }
+        }
+        Ok(Gram { k, g })
+    }
+
+    /// K = 2 from the two gradient norms and their dot product.
+    pub fn from_norms_and_dot(norms: [f64; 2], dot: f64) -> Gram {
+        Gram { k: 2, g: vec![norms[0] * norms[0], dot, dot, norms[1] * norms[1]] }
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.g[i * self.k + j]
+    }
+
+    /// `‖g_i‖ = √G_ii`.
+    pub fn norms(&self) -> Vec<f64> {
+        (0..self.k).map(|i| self.get(i, i).sqrt()).collect()
+    }
+
+    /// `G_ij / (‖g_i‖·‖g_j‖)`; NaN when either norm is 0.
+    pub fn cosine(&self, i: usize, j: usize) -> f64 {
+        let (a, b) = (self.get(i, i).sqrt(), self.get(j, j).sqrt());
+        if a == 0.0 || b == 0.0 {
+            return f64::NAN;
+        }
+        self.get(i, j) / (a * b)
+    }
+
+    pub fn as_slice(&self) -> &[f64] {
+        &self.g
+    }
+}
+
+/// What the trainer knows at one step, before the task gradients are combined.
 #[derive(Debug, Clone, Copy)]
 pub struct StepInput<'a> {
-    /// `g_i = ‖∂L_i/∂θ_shared‖₂`, one per task; `None` when the method does not need them
-    /// (see [`TaskWeighting::needs_grad_norms`]), which spares the per-task backward passes.
-    pub grad_norms: Option<&'a [f64]>,
     /// This step's per-task losses `L_i` (length K).
     pub losses: &'a [f64],
+    /// The Gram matrix of the task gradients over the shared parameters (for [`Needs::GradientVectors`],
+    /// that of the gradient memories after this step's update); `None` when the step took a single
+    /// backward pass (the controller needs at most [`Needs::LossesAfterUpdate`] and nothing is logged).
+    pub gram: Option<&'a Gram>,
+}
+
+/// How the per-task gradient memories of a [`Needs::GradientVectors`] controller move at one step:
+/// `m_i ← mix·m_i + (1 − mix)·scales_i·g_i`, with g_i task i's gradient over the shared parameters.
+///
+/// The trainer keeps the memories (K vectors of the shared parameters' size, starting at 0, on the
+/// device and in checkpoints); the controller's `step` then reads their Gram matrix, and the shared
+/// gradient is `Σ_i weights_i·m_i` while each head gets `head_weights_i` times its own task's gradient.
+/// The update is dropped when that step is skipped, so the memories keep no unusable values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryUpdate {
+    pub mix: f64,
+    pub scales: Vec<f64>,
 }
 
 /// Every intermediate of one controller step, for logging. Vectors have length K.
@@ -44,8 +190,13 @@ pub struct StepRecord {
     pub raw: Vec<f64>,
     pub ema: Vec<f64>,
     pub floored: Vec<f64>,
-    /// λ*: the only weights that multiply the losses.
+    /// λ*: the coefficients of the combined shared gradient `Σ_i w_i g_i` (for loss-weighting
+    /// methods, the weights that multiply the losses).
     pub weights: Vec<f64>,
+    /// The weights of each task's own head gradient when they differ from `weights` (methods that
+    /// change the shared direction, e.g. MGDA, keep the heads at 1); `None` = the same as `weights`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_weights: Option<Vec<f64>>,
     /// `g_max / g_min` of the given norms: +∞ when g_min = 0 < g_max, NaN when there are no
     /// norms, all are zero, or one is non-finite (serialised as `null`).
     pub ratio: f64,
@@ -53,17 +204,17 @@ pub struct StepRecord {
 
 /// A task-weighting method whose arithmetic needs no tensors.
 ///
-/// One `step` per optimiser step, before the losses are combined as `Σ_i weights_i · L_i`
+/// One `step` per optimiser step, before the task gradients are combined as `Σ_i weights_i · g_i`
 /// (weights are constants: no gradient flows through a controller).
 pub trait TaskWeighting: Send {
-    /// The controller's registry name (`gaba`, `fixed`).
+    /// The controller's name (`gaba`, `fixed`); several methods may share one controller.
     fn name(&self) -> &str;
     fn n_tasks(&self) -> usize;
-    /// Whether [`StepInput::grad_norms`] must be given.
-    fn needs_grad_norms(&self) -> bool;
+    /// What [`TaskWeighting::step`] reads; the trainer measures no more than this (plus its log).
+    fn needs(&self) -> Needs;
     /// Advances the controller by one training step and returns the weights to use now.
     ///
-    /// Errors only on misuse (wrong lengths, missing norms); unusable norm values are
+    /// Errors only on misuse (wrong lengths, a missing Gram matrix); unusable values are
     /// absorbed as a skipped step instead, because one bad batch must not stop a run.
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError>;
     /// Called once per epoch with the epoch's mean per-task losses (for epoch-level methods
@@ -71,89 +222,23 @@ pub trait TaskWeighting: Send {
     fn end_epoch(&mut self, _mean_task_losses: &[f64]) -> Result<(), CoreError> {
         Ok(())
     }
+    /// For [`Needs::LossesAfterUpdate`]: the per-task losses of this step's batch after the
+    /// optimiser step, measured without gradients; a no-op by default.
+    fn after_update(&mut self, _losses_after: &[f64]) -> Result<(), CoreError> {
+        Ok(())
+    }
+    /// For [`Needs::GradientVectors`]: how this step's task gradients enter the gradient memories,
+    /// from this step's losses, asked before [`TaskWeighting::step`]. `None` leaves the memories as
+    /// they are: unusable losses, or a controller that keeps none (the default).
+    fn memory_update(&self, _losses: &[f64]) -> Option<MemoryUpdate> {
+        None
+    }
     /// The weights the next step would use if nothing changed, e.g. for evaluation logs.
     fn current_weights(&self) -> Vec<f64>;
     /// The whole state and hyper-parameters, for checkpoints; floats round-trip bit-for-bit.
     fn state(&self) -> serde_json::Value;
     /// Restores what [`TaskWeighting::state`] wrote; later steps are then bit-identical.
     fn restore(&mut self, v: &serde_json::Value) -> Result<(), CoreError>;
-}
-
-/// Hyper-parameters of every registered controller; each reads only its own fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ControllerParams {
-    /// GABA EMA factor β.
-    pub beta: f64,
-    /// GABA floor ε.
-    pub floor: f64,
-    /// GABA warm-up W, in steps.
-    pub warmup: u64,
-    /// Fixed weights; `None` means uniform 1/K.
-    pub fixed_weights: Option<Vec<f64>>,
-    /// DWA temperature T.
-    pub temperature: f64,
-    /// GradNorm asymmetry α.
-    pub alpha: f64,
-    /// Adam learning rate of the uncertainty log-variances.
-    pub uncertainty_lr: f64,
-    /// Adam learning rate of the GradNorm weights.
-    pub gradnorm_lr: f64,
-}
-
-impl Default for ControllerParams {
-    fn default() -> Self {
-        let g = GabaConfig::default();
-        ControllerParams {
-            beta: g.beta,
-            floor: g.floor,
-            warmup: g.warmup,
-            fixed_weights: None,
-            temperature: dwa::DEFAULT_TEMPERATURE,
-            alpha: gradnorm::DEFAULT_ALPHA,
-            uncertainty_lr: uncertainty::DEFAULT_LR,
-            gradnorm_lr: gradnorm::DEFAULT_LR,
-        }
-    }
-}
-
-impl ControllerParams {
-    pub fn gaba_config(&self) -> GabaConfig {
-        GabaConfig { beta: self.beta, floor: self.floor, warmup: self.warmup }
-    }
-}
-
-/// Names [`controller_for`] accepts: controller names and the SPEC §4.3 method names (every
-/// method's weighting is arithmetic, including the learned ones; see each module).
-pub const CONTROLLER_NAMES: &[&str] =
-    &["gaba", "fixed", "grace", "baseline", "amnl", "single", "uncertainty", "dwa", "gradnorm"];
-
-/// The registry: builds the controller for a controller or method name and K tasks.
-///
-/// `grace`/`gaba` → GABA; `baseline`/`amnl` → fixed weights (uniform unless
-/// `params.fixed_weights` says otherwise); `single` → fixed one-hot on task 0 (RUL);
-/// `fixed` → `params.fixed_weights` or uniform; `uncertainty`, `dwa`, `gradnorm` → their
-/// controllers with `uncertainty_lr`, `temperature`, `alpha` and `gradnorm_lr`.
-pub fn controller_for(name: &str, k: usize, params: &ControllerParams) -> Result<Box<dyn TaskWeighting>, CoreError> {
-    if k < 2 {
-        return Err(CoreError::invalid("number of tasks K", k, "≥ 2"));
-    }
-    let fixed = |default: Vec<f64>| -> Result<Box<dyn TaskWeighting>, CoreError> {
-        Ok(Box::new(Fixed::new(params.fixed_weights.clone().unwrap_or(default))?))
-    };
-    match name {
-        "gaba" | "grace" => Ok(Box::new(Gaba::new(k, params.gaba_config())?)),
-        "fixed" | "baseline" | "amnl" => fixed(vec![1.0 / k as f64; k]),
-        "single" => {
-            let mut w = vec![0.0; k];
-            w[0] = 1.0;
-            Ok(Box::new(Fixed::new(w)?))
-        }
-        "uncertainty" => Ok(Box::new(Uncertainty::new(k, params.uncertainty_lr)?)),
-        "dwa" => Ok(Box::new(Dwa::new(k, params.temperature)?)),
-        "gradnorm" => Ok(Box::new(GradNorm::new(k, params.alpha, params.gradnorm_lr)?)),
-        _ => Err(CoreError::UnknownMethod { name: name.to_string(), known: CONTROLLER_NAMES.join(", ") }),
-    }
 }
 
 impl StepRecord {
@@ -170,19 +255,33 @@ impl StepRecord {
             floored: weights.clone(),
             ratio: norm_ratio(norms),
             weights,
+            head_weights: None,
         }
     }
 }
 
-/// Checks a step's input against K tasks; returns the norms (empty when none were given),
-/// which are optional for controllers that do not need them but worth logging when measured.
-pub(crate) fn optional_norms<'a>(k: usize, obs: &StepInput<'a>) -> Result<&'a [f64], CoreError> {
+/// Checks a step's input against K tasks; returns the gradient norms (empty without a Gram
+/// matrix), which controllers that do not need them still log when the trainer measured them.
+pub(crate) fn optional_norms(k: usize, obs: &StepInput) -> Result<Vec<f64>, CoreError> {
     check_task_len("per-task losses", k, obs.losses)?;
-    let norms = obs.grad_norms.unwrap_or(&[]);
-    if !norms.is_empty() {
-        check_task_len("gradient norms", k, norms)?;
+    match obs.gram {
+        Some(g) => gram_norms(k, g),
+        None => Ok(Vec::new()),
     }
-    Ok(norms)
+}
+
+/// As [`optional_norms`], for controllers that cannot step without the norms.
+pub(crate) fn required_norms(controller: &str, k: usize, obs: &StepInput) -> Result<Vec<f64>, CoreError> {
+    check_task_len("per-task losses", k, obs.losses)?;
+    let gram = obs.gram.ok_or_else(|| CoreError::MissingGram(controller.into()))?;
+    gram_norms(k, gram)
+}
+
+fn gram_norms(k: usize, gram: &Gram) -> Result<Vec<f64>, CoreError> {
+    if gram.k() != k {
+        return Err(CoreError::length("Gram matrix tasks", k, gram.k()));
+    }
+    Ok(gram.norms())
 }
 
 pub(crate) fn check_task_len(what: &str, k: usize, xs: &[f64]) -> Result<(), CoreError> {
@@ -202,55 +301,83 @@ pub fn norm_ratio(norms: &[f64]) -> f64 {
     max / min
 }
 
+/// For tests: the Gram matrix of mutually orthogonal task gradients with these norms.
+#[cfg(test)]
+pub(crate) fn orthogonal(norms: &[f64]) -> Gram {
+    let k = norms.len();
+    let mut g = vec![0.0; k * k];
+    for (i, n) in norms.iter().enumerate() {
+        g[i * k + i] = n * n;
+    }
+    Gram::new(k, g).expect("a diagonal matrix is symmetric")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn registry_builds_every_name() {
-        let p = ControllerParams::default();
-        for name in CONTROLLER_NAMES {
-            let c = controller_for(name, 2, &p).unwrap();
-            assert_eq!(c.n_tasks(), 2);
-        }
-        assert_eq!(controller_for("grace", 2, &p).unwrap().name(), "gaba");
-        assert!(controller_for("grace", 2, &p).unwrap().needs_grad_norms());
-        assert!(!controller_for("amnl", 2, &p).unwrap().needs_grad_norms());
-        assert_eq!(controller_for("baseline", 2, &p).unwrap().current_weights(), vec![0.5, 0.5]);
-        assert_eq!(controller_for("single", 3, &p).unwrap().current_weights(), vec![1.0, 0.0, 0.0]);
-        assert!(controller_for("gradnorm", 2, &p).unwrap().needs_grad_norms());
-        assert!(!controller_for("uncertainty", 2, &p).unwrap().needs_grad_norms());
-        assert!(!controller_for("dwa", 2, &p).unwrap().needs_grad_norms());
-        // uncertainty starts at ½e^0; DWA and GradNorm at 1 (Σ = K)
-        assert_eq!(controller_for("uncertainty", 2, &p).unwrap().current_weights(), vec![0.5, 0.5]);
-        assert_eq!(controller_for("dwa", 3, &p).unwrap().current_weights(), vec![1.0; 3]);
-        assert_eq!(controller_for("gradnorm", 2, &p).unwrap().current_weights(), vec![1.0, 1.0]);
-        let e = controller_for("mgda", 2, &p).err().unwrap().to_string();
-        assert!(e.contains("`mgda`") && e.contains("gradnorm"), "{e}");
-        assert!(controller_for("gaba", 1, &p).is_err());
+    fn gram_arithmetic_by_hand() {
+        // g_0 = (3, 4), g_1 = (4, 3): G = [[25, 24], [24, 25]], norms 5 and 5, cosine 24/25
+        let g = Gram::from_norms_and_dot([5.0, 5.0], 24.0);
+        assert_eq!(g.as_slice(), &[25.0, 24.0, 24.0, 25.0]);
+        assert_eq!((g.k(), g.get(0, 1), g.get(1, 0)), (2, 24.0, 24.0));
+        assert_eq!(g.norms(), vec![5.0, 5.0]);
+        assert_eq!(g.cosine(0, 1), 0.96);
+        assert_eq!(g.cosine(0, 0), 1.0);
+        // K = 3: g_0 = (1, 0, 0), g_1 = (1, 1, 0), g_2 = (0, 0, 2)
+        // G = [[1, 1, 0], [1, 2, 0], [0, 0, 4]]: norms (1, √2, 2), cos(0,1) = 1/√2, cos(0,2) = 0
+        let g3 = Gram::new(3, vec![1.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 4.0]).unwrap();
+        assert_eq!(g3.norms(), vec![1.0, 2f64.sqrt(), 2.0]);
+        assert!((g3.cosine(0, 1) - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-15);
+        assert_eq!(g3.cosine(0, 2), 0.0);
+        assert_eq!(g3.get(2, 2), 4.0);
+        // a zero gradient has no direction
+        let z = Gram::from_norms_and_dot([0.0, 2.0], 0.0);
+        assert!(z.cosine(0, 1).is_nan());
+        assert_eq!(z.norms(), vec![0.0, 2.0]);
     }
 
     #[test]
-    fn registry_passes_params() {
-        let p = ControllerParams {
-            beta: 0.5,
-            floor: 0.1,
-            warmup: 0,
-            fixed_weights: Some(vec![0.7, 0.3]),
-            temperature: 0.5,
-            ..Default::default()
-        };
-        let mut g = controller_for("gaba", 2, &p).unwrap();
-        // raw = (1/4, 3/4); ema = 0.5·0.5 + 0.5·0.25 = 0.375 and 0.5·0.5 + 0.5·0.75 = 0.625
-        let r = g.step(&StepInput { grad_norms: Some(&[3.0, 1.0]), losses: &[1.0, 1.0] }).unwrap();
-        assert_eq!(r.ema, vec![0.375, 0.625]);
-        assert_eq!(controller_for("amnl", 2, &p).unwrap().current_weights(), vec![0.7, 0.3]);
-        // T = 0.5 reaches DWA: means (2, 1) then (1, 1) → r = (0.5, 1), r/T = (1, 2),
-        // λ_0 = 2/(1 + e) = 0.5378828427
-        let mut d = controller_for("dwa", 2, &p).unwrap();
-        d.end_epoch(&[2.0, 1.0]).unwrap();
-        d.end_epoch(&[1.0, 1.0]).unwrap();
-        assert!((d.current_weights()[0] - 0.537_882_842_7).abs() < 1e-9);
+    fn gram_checks_shape_and_symmetry() {
+        assert!(matches!(Gram::new(2, vec![1.0, 0.0, 0.0]), Err(CoreError::Length { .. })));
+        assert!(Gram::new(0, vec![]).is_err());
+        let e = Gram::new(2, vec![1.0, 0.5, 0.4, 1.0]).unwrap_err().to_string();
+        assert!(e.contains("G[0][1]") && e.contains("symmetric"), "{e}");
+        // within 1e-9 relative is symmetric enough (the two sums differ only in rounding)
+        assert!(Gram::new(2, vec![1.0, 1e6, 1e6 * (1.0 + 1e-12), 1.0]).is_ok());
+        assert!(Gram::new(2, vec![1.0, 1e6, 1e6 * (1.0 + 1e-8), 1.0]).is_err());
+        // non-finite entries are the controllers' business, not a shape error
+        assert!(Gram::new(2, vec![f64::NAN, f64::NAN, f64::NAN, 1.0]).is_ok());
+    }
+
+    #[test]
+    fn needs_order_and_cost() {
+        assert!(Needs::Nothing < Needs::Losses && Needs::Losses < Needs::LossesAfterUpdate);
+        assert!(Needs::LossesAfterUpdate < Needs::Norms);
+        assert!(Needs::Norms < Needs::Gram && Needs::Gram < Needs::GradientVectors);
+        assert_eq!(Needs::Losses.cost(3), Cost { backward_passes: 1, extra_forwards: 0 });
+        assert_eq!(Needs::LossesAfterUpdate.cost(3), Cost { backward_passes: 1, extra_forwards: 1 });
+        assert_eq!(Needs::GradientVectors.cost(2), Cost { backward_passes: 2, extra_forwards: 0 });
+        assert_eq!(Needs::Norms.cost(3), Cost { backward_passes: 3, extra_forwards: 0 });
+        assert_eq!(Needs::Gram.cost(2).backward_passes, 2);
+        assert!(!Needs::Losses.per_task_gradients() && Needs::Gram.per_task_gradients());
+        assert!(!Needs::LossesAfterUpdate.per_task_gradients() && Needs::GradientVectors.per_task_gradients());
+        assert_eq!(serde_json::to_string(&Needs::GradientVectors).unwrap(), "\"gradient_vectors\"");
+    }
+
+    #[test]
+    fn norms_from_the_step_input() {
+        let g = orthogonal(&[3.0, 4.0]);
+        let with = StepInput { losses: &[1.0, 1.0], gram: Some(&g) };
+        assert_eq!(optional_norms(2, &with).unwrap(), vec![3.0, 4.0]);
+        assert_eq!(required_norms("gaba", 2, &with).unwrap(), vec![3.0, 4.0]);
+        let without = StepInput { losses: &[1.0, 1.0], gram: None };
+        assert!(optional_norms(2, &without).unwrap().is_empty());
+        assert!(matches!(required_norms("gaba", 2, &without), Err(CoreError::MissingGram(_))));
+        let three = orthogonal(&[1.0, 1.0, 1.0]);
+        assert!(optional_norms(2, &StepInput { losses: &[1.0, 1.0], gram: Some(&three) }).is_err());
+        assert!(optional_norms(2, &StepInput { losses: &[1.0], gram: None }).is_err());
     }
 
     #[test]

@@ -15,12 +15,31 @@
 //! message naming the last good checkpoint. A non-finite s after an update is an error.
 
 use super::adam::Adam;
-use super::{optional_norms, StepInput, StepRecord, TaskWeighting};
+use super::{optional_norms, Needs, StepInput, StepRecord, TaskWeighting};
 use crate::error::CoreError;
+use crate::methods::{Method, Param, ParamDefault, ParamValues, RulLoss};
 use serde::{Deserialize, Serialize};
 
-/// Default Adam learning rate for the log-variances: the model's default learning rate.
-pub const DEFAULT_LR: f64 = 1e-3;
+/// The default is the model's own learning rate.
+pub const LR: Param = Param {
+    name: "uncertainty_lr",
+    default: ParamDefault::Float(1e-3),
+    doc: "Adam learning rate of the `uncertainty` log-variances (the model's default)",
+};
+
+pub const METHOD: Method = Method {
+    name: "uncertainty",
+    description: "plain MSE, learned log-variances s_i: Σ ½e^(−s_i)·L_i + ½s_i",
+    citation: "Kendall, Gal & Cipolla 2018 (docs/reference.md §4.3)",
+    rul_loss: RulLoss::Mse,
+    needs: Needs::Losses,
+    params: &[LR],
+    build,
+};
+
+fn build(k: usize, p: &ParamValues) -> Result<Box<dyn TaskWeighting>, CoreError> {
+    Ok(Box::new(Uncertainty::new(k, p.float(&LR))?))
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Uncertainty {
@@ -74,8 +93,8 @@ impl TaskWeighting for Uncertainty {
         self.log_var.len()
     }
 
-    fn needs_grad_norms(&self) -> bool {
-        false
+    fn needs(&self) -> Needs {
+        Needs::Losses
     }
 
     fn step(&mut self, obs: &StepInput) -> Result<StepRecord, CoreError> {
@@ -102,7 +121,7 @@ impl TaskWeighting for Uncertainty {
             }
             self.log_var = next;
         }
-        Ok(StepRecord::single_stage(step, false, skipped, norms, w))
+        Ok(StepRecord::single_stage(step, false, skipped, &norms, w))
     }
 
     fn current_weights(&self) -> Vec<f64> {
@@ -142,7 +161,7 @@ mod tests {
     use super::*;
 
     fn obs(losses: &[f64]) -> StepInput<'_> {
-        StepInput { grad_norms: None, losses }
+        StepInput { losses, gram: None }
     }
 
     #[test]

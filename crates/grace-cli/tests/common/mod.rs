@@ -1,0 +1,75 @@
+//! Helpers shared by the CLI test files: run the built `grace` binary and read what it printed.
+//! Each file includes this with `mod common;` and uses the part it needs.
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+
+/// The built binary, as `grace` with its environment as the tests run.
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_grace"));
+    c.args(args);
+    c
+}
+
+pub fn grace(args: &[&str]) -> Output {
+    command(args).output().expect("the grace binary runs")
+}
+
+/// `grace` with GRACE_CMAPSS_DIR removed, so a default data source is the synthetic fleet.
+pub fn grace_synthetic(args: &[&str]) -> Output {
+    command(args).env_remove("GRACE_CMAPSS_DIR").output().expect("the grace binary runs")
+}
+
+/// Asserts the command succeeded, showing its stderr otherwise.
+pub fn succeeded(args: &[&str], out: Output) -> Output {
+    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn ok(args: &[&str]) -> Output {
+    succeeded(args, grace(args))
+}
+
+/// Stdout of a command that must succeed.
+pub fn stdout(args: &[&str]) -> String {
+    String::from_utf8(ok(args).stdout).expect("stdout is UTF-8")
+}
+
+/// Stdout of a command that must succeed, parsed as JSON.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let out = ok(args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Stderr of a command that must fail.
+pub fn fails(args: &[&str]) -> String {
+    let out = grace(args);
+    assert!(!out.status.success(), "grace {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a command whose stdout is a pipe nobody reads (`grace … | head` after head has quit):
+/// the read end is closed before grace writes anything.
+pub fn into_closed_pipe(args: &[&str]) -> Output {
+    let mut child = command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the grace binary runs");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("grace ends")
+}
+
+pub fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("{v} is not an unsigned integer"))
+}
+
+/// $GRACE_CMAPSS_DIR, or `None` with a note that `test` was skipped.
+pub fn real_dir(test: &str) -> Option<String> {
+    let d = std::env::var("GRACE_CMAPSS_DIR").ok().filter(|d| !d.is_empty());
+    if d.is_none() {
+        eprintln!("note: {test} skipped — set GRACE_CMAPSS_DIR to the folder with NASA's C-MAPSS files");
+    }
+    d
+}

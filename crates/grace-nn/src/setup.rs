@@ -1,0 +1,116 @@
+//! What a run needs before its first step: the data its config names, the device, and the model
+//! initialised from the run's seed.
+
+use crate::config::RunConfig;
+use crate::model::DualTaskModel;
+use anyhow::{anyhow, bail, Context};
+use grace_core::rundir::{DataRecord, DATA_FILE};
+use grace_data::{prepare, write_data, write_rul, DataError, DataSource, DataSpec, Prepared, RawSubset, Subset};
+use std::path::Path;
+use tch::{nn, Device};
+
+/// Loads the raw data set a run config names (a C-MAPSS folder or zip, or the synthetic fleet).
+pub fn load_raw(cfg: &RunConfig) -> anyhow::Result<RawSubset> {
+    cfg.data.open().load_subset(&cfg.data.subset).map_err(|e| match e {
+        DataError::UnknownSubset(m) => anyhow!("data.subset: {m}"),
+        e => e.into(),
+    })
+}
+
+/// The raw subset, split and preprocessed as the config says (docs/reference.md §2).
+pub fn load_data(cfg: &RunConfig) -> anyhow::Result<Prepared> {
+    Ok(prepare(&load_raw(cfg)?, &cfg.data.prep)?)
+}
+
+/// [`load_data`], and the record of what was read: the source and a sha256 of each file.
+pub fn load_recorded(cfg: &RunConfig) -> anyhow::Result<(Prepared, DataRecord)> {
+    let raw = load_raw(cfg)?;
+    let record = data_record(cfg, &raw)?;
+    Ok((prepare(&raw, &cfg.data.prep)?, record))
+}
+
+/// The fingerprint of the data behind `raw`. The files are read a second time rather than taken
+/// from the loader, so that every check the loader makes still applies; the synthetic fleet has no
+/// files and is fingerprinted by its text in NASA's layout.
+pub fn data_record(cfg: &RunConfig, raw: &RawSubset) -> anyhow::Result<DataRecord> {
+    let source = cfg.data.source.as_str();
+    let files: Vec<(String, String)> = match cfg.data.spec() {
+        DataSpec::Synthetic => {
+            let name = &raw.name;
+            vec![
+                (format!("train_{name}.txt"), write_data(&raw.train)),
+                (format!("test_{name}.txt"), write_data(&raw.test)),
+                (format!("RUL_{name}.txt"), write_rul(&raw.test_rul)),
+            ]
+        }
+        DataSpec::Path(p) => {
+            let names = raw.name.parse::<Subset>().map_err(|e| anyhow!("data.subset: {e}"))?.files();
+            let texts = DataSource::from_path(p).read_texts(&names)?;
+            names.into_iter().zip(texts).collect()
+        }
+    };
+    let bytes: Vec<(String, &[u8])> = files.iter().map(|(n, t)| (n.clone(), t.as_bytes())).collect();
+    Ok(DataRecord::of(source, &raw.name, &bytes))
+}
+
+/// Parses a device name: `cpu`, `cuda`, `cuda:N` or `auto`; a CUDA device must be usable here.
+pub fn device_of(name: &str) -> anyhow::Result<Device> {
+    Ok(match name {
+        "cpu" => Device::Cpu,
+        "auto" => Device::cuda_if_available(),
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                bail!("--device cuda: no CUDA device is usable here (tch::Cuda::is_available() is false); use --device cpu or auto")
+            }
+            Device::Cuda(0)
+        }
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(i) if (i as i64) < tch::Cuda::device_count() => Device::Cuda(i),
+            _ => bail!("unknown or unavailable device '{other}': use cpu, cuda, cuda:N or auto"),
+        },
+    })
+}
+
+/// The run's device and threads, and its model initialised from the run's seed: the same
+/// starting point for training and for the diagnosis of that training.
+pub fn seeded_model(cfg: &RunConfig) -> anyhow::Result<(Device, nn::VarStore, DualTaskModel)> {
+    let device = device_of(&cfg.train.device)?;
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+    tch::manual_seed(cfg.train.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let model = DualTaskModel::new(&vs.root(), &cfg.model.config);
+    Ok((device, vs, model))
+}
+
+/// The data record of the run in `dir` (`data.json`), or `None` for a run without one.
+pub fn recorded_data(dir: &Path) -> anyhow::Result<Option<DataRecord>> {
+    let path = dir.join(DATA_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{} is not a grace data record", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `None` when `now` holds the data of `recorded`; else both fingerprints and the files that differ.
+pub fn data_difference(recorded: &DataRecord, now: &DataRecord) -> Option<String> {
+    if recorded.fingerprint == now.fingerprint {
+        return None;
+    }
+    let changed: Vec<&str> =
+        now.files.iter().filter(|f| !recorded.files.contains(f)).map(|f| f.name.as_str()).collect();
+    Some(format!(
+        "{} {} has fingerprint {}, the run recorded {} from {} {} in {DATA_FILE}; files that differ: {}",
+        now.source,
+        now.subset,
+        now.fingerprint,
+        recorded.fingerprint,
+        recorded.source,
+        recorded.subset,
+        if changed.is_empty() { "none by content (other files)".to_string() } else { changed.join(", ") }
+    ))
+}

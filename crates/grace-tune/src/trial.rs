@@ -1,0 +1,242 @@
+//! One trial as its run directory shows it: the epochs trained so far, the objective at a rung
+//! (from the validation columns of `epochs.csv` only) and the marker a failed job leaves.
+
+use anyhow::{bail, Context};
+use grace_core::rundir::{EpochRow, EPOCH_LOG, RESULTS_FILE};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const TRIALS_DIR: &str = "trials";
+/// Left in a trial directory when a job did not reach its rung; holds the rung and the error.
+pub const FAILURE_FILE: &str = "tune_failure.json";
+/// Left in a trial directory when its run ended on its own (early stopping) before a rung.
+pub const ENDED_FILE: &str = "tune_ended.json";
+
+pub fn trial_dir(tune_dir: &Path, trial: usize) -> PathBuf {
+    tune_dir.join(TRIALS_DIR).join(format!("trial_{trial:04}"))
+}
+
+/// What a trial is scored on at a rung: the best value so far of a per-epoch validation figure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    /// Validation RMSE of the averaged weights (the trainer's own selection metric).
+    Rmse,
+    /// Validation NASA score (a sum over the validation windows).
+    Nasa,
+    /// `(1 − w)·RMSE + w·NASA`.
+    Mix(f64),
+}
+
+impl std::str::FromStr for Objective {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rmse" => Ok(Objective::Rmse),
+            "nasa" => Ok(Objective::Nasa),
+            _ => match s.strip_prefix("mix:").and_then(|w| w.parse::<f64>().ok()) {
+                Some(w) if (0.0..=1.0).contains(&w) => Ok(Objective::Mix(w)),
+                _ => Err(format!("unknown objective '{s}': use rmse, nasa or mix:W with W in [0, 1]")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Objective::Rmse => f.write_str("rmse"),
+            Objective::Nasa => f.write_str("nasa"),
+            Objective::Mix(w) => write!(f, "mix:{w}"),
+        }
+    }
+}
+
+impl Serialize for Objective {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Objective {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Objective {
+    pub fn of(self, row: &EpochRow) -> f64 {
+        match self {
+            Objective::Rmse => row.val_rmse,
+            Objective::Nasa => row.val_nasa,
+            Objective::Mix(w) => (1.0 - w) * row.val_rmse + w * row.val_nasa,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        let what = match self {
+            Objective::Rmse => "validation RMSE".to_string(),
+            Objective::Nasa => "validation NASA score".to_string(),
+            Objective::Mix(w) => format!("{}·validation RMSE + {w}·validation NASA score", 1.0 - w),
+        };
+        format!("best {what} so far at the rung (held-out training engines, truth capped at 125; lower is better)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The rung's total epochs the job was to reach.
+    pub epochs: usize,
+    pub error: String,
+}
+
+/// Where a trial stands with respect to one rung.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RungState {
+    /// Trained that far (or stopped early before): its score there.
+    Reached(Option<f64>),
+    Failed,
+    /// Not there yet.
+    Open,
+}
+
+/// A trial directory's epoch log and markers.
+#[derive(Debug, Clone, Default)]
+pub struct TrialLog {
+    pub rows: Vec<EpochRow>,
+    /// The run ended on its own (all its epochs, or early stopping): later rungs give nothing new.
+    pub ended: bool,
+    pub failure: Option<Failure>,
+}
+
+impl TrialLog {
+    /// A missing directory or log is a trial that has not trained yet; a torn last line (a kill
+    /// mid-write) is left out, as the resumed run writes it again.
+    pub fn read(dir: &Path) -> anyhow::Result<TrialLog> {
+        let mut rows = vec![];
+        let log = dir.join(EPOCH_LOG);
+        if log.is_file() {
+            let mut r = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_path(&log)
+                .with_context(|| format!("reading {}", log.display()))?;
+            rows = r.deserialize::<EpochRow>().filter_map(Result::ok).collect();
+        }
+        let failure = crate::read_json(&dir.join(FAILURE_FILE), "a trial failure")?;
+        let ended = dir.join(RESULTS_FILE).is_file() || dir.join(ENDED_FILE).is_file();
+        Ok(TrialLog { rows, ended, failure })
+    }
+
+    /// Epochs trained: the rows of consecutive epochs 0, 1, … in the log.
+    pub fn epochs(&self) -> usize {
+        self.rows.iter().enumerate().take_while(|(i, r)| r.epoch == *i).count()
+    }
+
+    pub fn reached(&self, epochs: usize) -> bool {
+        self.ended || self.epochs() >= epochs
+    }
+
+    /// The best objective over the first `epochs` epochs; `None` if none was measured.
+    pub fn score(&self, objective: Objective, epochs: usize) -> Option<f64> {
+        self.rows[..self.epochs().min(epochs)]
+            .iter()
+            .map(|r| objective.of(r))
+            .filter(|v| v.is_finite())
+            .reduce(f64::min)
+    }
+
+    pub fn state(&self, objective: Objective, epochs: usize) -> RungState {
+        if self.reached(epochs) {
+            RungState::Reached(self.score(objective, epochs))
+        } else if self.failure.as_ref().is_some_and(|f| f.epochs == epochs) {
+            RungState::Failed
+        } else {
+            RungState::Open
+        }
+    }
+
+    /// Training seconds summed over the epochs the log holds.
+    pub fn seconds(&self) -> f64 {
+        self.rows[..self.epochs()].iter().fold(0.0, |sum, r| sum + r.seconds)
+    }
+}
+
+pub fn write_failure(dir: &Path, failure: &Failure) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    grace_core::io::write_json_atomic(&dir.join(FAILURE_FILE), failure)
+}
+
+/// Records that the trial's run ended on its own after `epochs` epochs.
+pub fn write_ended(dir: &Path, epochs: usize) -> anyhow::Result<()> {
+    grace_core::io::write_json_atomic(&dir.join(ENDED_FILE), &serde_json::json!({ "epochs": epochs }))
+}
+
+/// Before a job runs again: the old failure no longer describes the trial.
+pub fn clear_failure(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(dir.join(FAILURE_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => bail!("removing {}/{FAILURE_FILE}: {e}", dir.display()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_log(dir: &Path, rows: &[(f64, f64)], torn: bool) {
+        let mut w = csv::Writer::from_path(dir.join(EPOCH_LOG)).unwrap();
+        for (i, &(rmse, nasa)) in rows.iter().enumerate() {
+            w.serialize(EpochRow { epoch: i, val_rmse: rmse, val_nasa: nasa, seconds: 1.5, ..Default::default() })
+                .unwrap();
+        }
+        w.flush().unwrap();
+        if torn {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().append(true).open(dir.join(EPOCH_LOG)).unwrap();
+            write!(f, "{},12,0.001,3.0", rows.len()).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_score_is_the_best_so_far_at_the_rung() {
+        let d = tempfile::tempdir().unwrap();
+        write_log(d.path(), &[(30.0, 900.0), (f64::NAN, f64::NAN), (20.0, 1200.0), (25.0, 500.0)], true);
+        let t = TrialLog::read(d.path()).unwrap();
+        assert_eq!(t.epochs(), 4, "the torn fifth line is not an epoch");
+        assert_eq!(t.score(Objective::Rmse, 1), Some(30.0));
+        assert_eq!(t.score(Objective::Rmse, 2), Some(30.0), "an unmeasured epoch changes nothing");
+        assert_eq!(t.score(Objective::Rmse, 3), Some(20.0));
+        assert_eq!(t.score(Objective::Rmse, 9), Some(20.0));
+        assert_eq!(t.score(Objective::Nasa, 4), Some(500.0));
+        // Per epoch 0.75·RMSE + 0.25·NASA: 247.5, -, 315, 143.75.
+        assert_eq!(t.score(Objective::Mix(0.25), 3), Some(247.5));
+        assert_eq!(t.score(Objective::Mix(0.25), 4), Some(143.75));
+        assert_eq!(t.state(Objective::Rmse, 4), RungState::Reached(Some(20.0)));
+        assert_eq!(t.state(Objective::Rmse, 5), RungState::Open);
+        assert_eq!(t.seconds(), 6.0);
+    }
+
+    #[test]
+    fn a_failure_settles_its_rung_only_and_an_ended_run_settles_all() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(TrialLog::read(d.path()).unwrap().state(Objective::Rmse, 1), RungState::Open);
+        write_log(d.path(), &[(30.0, 900.0)], false);
+        write_failure(d.path(), &Failure { epochs: 3, error: "non-finite loss".into() }).unwrap();
+        let t = TrialLog::read(d.path()).unwrap();
+        assert_eq!(t.state(Objective::Rmse, 3), RungState::Failed);
+        assert_eq!(t.state(Objective::Rmse, 9), RungState::Open);
+        clear_failure(d.path()).unwrap();
+        clear_failure(d.path()).unwrap();
+        write_ended(d.path(), 1).unwrap();
+        let t = TrialLog::read(d.path()).unwrap();
+        assert_eq!(t.state(Objective::Rmse, 27), RungState::Reached(Some(30.0)));
+    }
+
+    #[test]
+    fn objectives_parse_and_print_back() {
+        for s in ["rmse", "nasa", "mix:0.25"] {
+            assert_eq!(s.parse::<Objective>().unwrap().to_string(), s);
+        }
+        assert!("mix:2".parse::<Objective>().is_err());
+        assert!("mae".parse::<Objective>().unwrap_err().contains("rmse, nasa or mix:W"));
+    }
+}
