@@ -33,6 +33,11 @@ def parse():
     p.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: small 3, paper 1)")
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps per mode (default: small 2, paper 1)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per mode, median reported (default: small 3, paper 2)")
+    p.add_argument("--min-seconds", type=float, default=None,
+                   help="each repeat runs steps until this many seconds have passed (instead of --steps)")
+    p.add_argument("--profile", action="store_true",
+                   help="time the phases of the gaba_1f2b step (forward, backward, combination, clipping, optimizer) "
+                        "instead of the modes")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     p.add_argument("--rul-loss", choices=["mse", "wmse"], default="wmse")
     p.add_argument("--attn-last-query", action="store_true",
@@ -48,6 +53,37 @@ def parse():
     if a.repeats is None:
         a.repeats = 3 if a.preset == "small" else 2
     return a
+
+
+def profile(step, sync, min_seconds):
+    """Median ms per phase of `step` (which calls lap(name) after each phase), with a sync before
+    each reading; two warm-up repetitions, then at least three and until `min_seconds` have passed."""
+    samples = []
+
+    def run_once(i):
+        times, t = {}, [time.perf_counter()]
+
+        def lap(name):
+            sync()
+            now = time.perf_counter()
+            times[name] = 1000.0 * (now - t[0])
+            t[0] = now
+
+        sync()
+        t[0] = time.perf_counter()
+        step(i, lap)
+        return times
+
+    run_once(0)
+    run_once(1)
+    t0 = time.perf_counter()
+    while len(samples) < 3 or time.perf_counter() - t0 < min_seconds:
+        samples.append(run_once(len(samples)))
+    names = list(samples[0])
+    ms = {n: statistics.median(s[n] for s in samples) for n in names}
+    total = sum(ms.values())
+    phases = [{"name": n, "ms": round(ms[n], 4), "share": ms[n] / total if total > 0 else 0.0} for n in names]
+    return {"mode": "gaba_1f2b", "repetitions": len(samples), "phases": phases}
 
 
 def main():
@@ -116,11 +152,13 @@ def main():
     def norm_of(gs):
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in gs])).item()
 
-    def step_1f2b(i):
+    def step_1f2b(i, lap=lambda name: None):
         # per-task gradients once each, combined as λ_r g_r + λ_h g_h (docs/reference.md §4.2, last paragraph)
         l_r, l_h = losses(i)
+        lap("forward")
         gr = torch.autograd.grad(l_r, rul_params, retain_graph=True, allow_unused=True)
         gh = torch.autograd.grad(l_h, health_params, allow_unused=True)
+        lap("backward")
         gr = [torch.zeros_like(p) if t is None else t for p, t in zip(rul_params, gr)]
         gh = [torch.zeros_like(p) if t is None else t for p, t in zip(health_params, gh)]
         lam_r, lam_h = ctrl.step([norm_of(gr[:n_shared]), norm_of(gh[:n_shared])])
@@ -130,8 +168,11 @@ def main():
             p.grad = t.mul(lam_r)
         for p, t in zip(health_params[n_shared:], gh[n_shared:]):
             p.grad = t.mul(lam_h)
+        lap("combination")
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lap("clipping")
         opt.step()
+        lap("optimizer")
 
     def step_infer(i):
         with torch.no_grad():
@@ -143,6 +184,12 @@ def main():
         if m not in fns:
             sys.exit(f"unknown mode {m!r}; choose from {MODES}")
 
+    if a.profile:
+        model.train(True)
+        out = {"preset": a.preset, "torch": torch.__version__, "profile": profile(step_1f2b, sync, a.min_seconds or 0.0)}
+        print(json.dumps(out) if a.json else out)
+        return
+
     results, ms, cpu_ms = {}, {}, {}
     t_all = time.perf_counter()
     for m in modes:
@@ -152,21 +199,26 @@ def main():
         for i in range(a.warmup_steps):
             fn(i)
         sync()
-        rates, cpus = [], []
+        rates, cpus, steps_run = [], [], []
         for _ in range(a.repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            for i in range(a.steps):
-                fn(i)
+            n = 0
+            while True:
+                fn(n)
+                n += 1
+                if (time.perf_counter() - t0 >= a.min_seconds) if a.min_seconds is not None else n >= a.steps:
+                    break
             sync()
             dt = time.perf_counter() - t0
-            rates.append(a.steps * bs / dt)
-            cpus.append(1000.0 * (time.process_time() - c0) / a.steps)
+            rates.append(n * bs / dt)
+            cpus.append(1000.0 * (time.process_time() - c0) / n)
+            steps_run.append(n)
         results[m] = round(statistics.median(rates), 1)
         ms[m] = round(1000.0 * bs / results[m], 2)
         cpu_ms[m] = round(statistics.median(cpus), 2)
         if not a.json:
             print(f"{m:10s} {results[m]:10.1f} samples/s  {ms[m]:8.2f} ms/step  {cpu_ms[m]:8.2f} cpu-ms/step  (batch {bs}, "
-                  f"{a.repeats}x{a.steps} steps, rates {[round(r, 1) for r in rates]})", flush=True)
+                  f"{a.repeats} repeats of {steps_run} steps, rates {[round(r, 1) for r in rates]})", flush=True)
     total_s = time.perf_counter() - t_all
 
     out = {
@@ -181,6 +233,7 @@ def main():
         "infer_batch": a.infer_batch,
         "features": a.features,
         "steps": a.steps,
+        "min_seconds": a.min_seconds,
         "warmup_steps": a.warmup_steps,
         "repeats": a.repeats,
         "rul_loss": a.rul_loss,

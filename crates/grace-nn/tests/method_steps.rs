@@ -191,8 +191,7 @@ fn bench_measures_a_method_next_to_gaba() {
         infer_batch: 8,
         threads: 1,
         warmup_steps: 1,
-        steps: 1,
-        repeats: 1,
+        min_seconds: 0.0,
         device: Device::Cpu,
         method: Some("dbmtl".into()),
     };
