@@ -92,8 +92,16 @@ pub struct PrepConfig {
     pub health: HealthThresholds,
     /// Window length in cycles.
     pub window: usize,
-    /// Share of training engines held out for validation.
+    /// Share of training engines held out for validation (when `folds` is 0).
     pub val_fraction: f64,
+    /// k-fold split of the training engines (0 = the `val_fraction` hold-out): the engines are
+    /// dealt, in a seeded order, into `folds` folds and fold `fold` is held out for validation.
+    pub folds: usize,
+    /// The fold held out for validation, `0..folds`.
+    pub fold: usize,
+    /// Exponential smoothing of the normalised features along each engine's cycles, α in [0, 1):
+    /// s₀ = x₀, sₜ = α·sₜ₋₁ + (1 − α)·xₜ (0 = off). Causal, so a last window sees only its past.
+    pub smoothing: f64,
     /// ε in `(x − μ) / (σ + ε)`.
     pub eps: f64,
     /// Seeds the validation split and the k-means starts.
@@ -111,6 +119,9 @@ impl Default for PrepConfig {
             health: HealthThresholds::default(),
             window: 30,
             val_fraction: 0.2,
+            folds: 0,
+            fold: 0,
+            smoothing: 0.0,
             eps: 1e-8,
             seed: 42,
         }
@@ -133,6 +144,18 @@ impl PrepConfig {
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad(format!("val_fraction {} must be in [0, 1)", self.val_fraction));
+        }
+        if !(0.0..1.0).contains(&self.smoothing) {
+            return bad(format!("smoothing {} must be in [0, 1) (0 = off)", self.smoothing));
+        }
+        if self.folds == 1 {
+            return bad("folds must be 0 (the val_fraction hold-out) or at least 2".into());
+        }
+        if self.folds > 0 && self.fold >= self.folds {
+            return bad(format!("fold {} must be below folds ({})", self.fold, self.folds));
+        }
+        if self.folds == 0 && self.fold != 0 {
+            return bad(format!("fold {} needs folds ≥ 2 (folds is 0: the val_fraction hold-out)", self.fold));
         }
         if !(self.max_rul > 0.0 && self.max_rul <= MAX_MAGNITUDE) {
             return bad(format!("max_rul {} must be positive and at most {MAX_MAGNITUDE:e}", self.max_rul));
@@ -582,6 +605,7 @@ impl Preprocessing {
                 x.push(zf);
             }
         }
+        smooth(&mut x, z.cols.len(), self.config.smoothing);
         Ok((x, cond))
     }
 
@@ -675,6 +699,39 @@ pub fn validation_indices(n_engines: usize, val_fraction: f64, seed: u64) -> Vec
     v
 }
 
+/// Exponential smoothing of `x` (row-major cycles × `n_features`) along the cycles, feature by
+/// feature, in place: s₀ = x₀, sₜ = α·sₜ₋₁ + (1 − α)·xₜ; α = 0 leaves `x` as it is.
+fn smooth(x: &mut [f32], n_features: usize, alpha: f64) {
+    if alpha == 0.0 || n_features == 0 {
+        return;
+    }
+    for t in n_features..x.len() {
+        let (prev, cur) = (x[t - n_features] as f64, x[t] as f64);
+        x[t] = (alpha * prev + (1.0 - alpha) * cur) as f32;
+    }
+}
+
+/// Indices of the training engines held out for validation as `config` says (sorted): the seeded
+/// `val_fraction` hold-out when `folds` is 0, else fold `fold` of the engines dealt in a seeded
+/// order into `folds` folds, so the folds are disjoint, cover every engine and differ in size by
+/// at most one. Whole engines only: no engine has windows on both sides.
+pub fn held_out_engines(n_engines: usize, config: &PrepConfig) -> Result<Vec<usize>, DataError> {
+    if config.folds == 0 {
+        return Ok(validation_indices(n_engines, config.val_fraction, config.seed));
+    }
+    if config.folds > n_engines {
+        return Err(DataError::Config(format!(
+            "data.prep.folds ({}) exceeds the {n_engines} training engines",
+            config.folds
+        )));
+    }
+    let mut idx: Vec<usize> = (0..n_engines).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+    let mut v: Vec<usize> = idx.into_iter().skip(config.fold).step_by(config.folds).collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
 /// Runs docs/reference.md §2 on one data set: split engines, fit on the training part, apply everywhere.
 pub fn prepare(raw: &RawSubset, config: &PrepConfig) -> Result<Prepared, DataError> {
     config.validate()?;
@@ -688,7 +745,7 @@ pub fn prepare(raw: &RawSubset, config: &PrepConfig) -> Result<Prepared, DataErr
             raw.test_rul.len()
         )));
     }
-    let val_idx = validation_indices(raw.train.len(), config.val_fraction, config.seed);
+    let val_idx = held_out_engines(raw.train.len(), config)?;
     let mut is_val = vec![false; raw.train.len()];
     val_idx.iter().for_each(|&i| is_val[i] = true);
     let (mut tr, mut va) = (Vec::new(), Vec::new());
@@ -756,6 +813,45 @@ mod tests {
         assert_eq!(validation_indices(2, 0.99, 0).len(), 1);
         assert!(validation_indices(1, 0.5, 0).is_empty());
         assert!(validation_indices(10, 0.0, 0).is_empty());
+    }
+
+    #[test]
+    fn smoothing_follows_the_recursion_per_feature() {
+        // two features over three cycles; α = 0.5: s = x₀, then halfway between s and the next x
+        let mut x = vec![0.0, 4.0, 2.0, 0.0, 4.0, 8.0];
+        smooth(&mut x, 2, 0.5);
+        assert_eq!(x, [0.0, 4.0, 1.0, 2.0, 2.5, 5.0]);
+        let mut y = vec![1.0, 2.0, 3.0];
+        smooth(&mut y, 1, 0.0);
+        assert_eq!(y, [1.0, 2.0, 3.0], "0 is off");
+        let e = PrepConfig { smoothing: 1.0, ..Default::default() }.check().unwrap_err();
+        assert!(e.contains("smoothing 1 must be in [0, 1)"), "{e}");
+    }
+
+    #[test]
+    fn folds_partition_the_engines_and_folds_zero_is_the_hold_out() {
+        let cfg = |folds, fold| PrepConfig { folds, fold, seed: 7, ..Default::default() };
+        assert_eq!(held_out_engines(100, &cfg(0, 0)).unwrap(), validation_indices(100, 0.2, 7));
+        // 10 engines in 4 folds: sizes 3, 3, 2, 2; disjoint; together every engine once.
+        let folds: Vec<Vec<usize>> = (0..4).map(|f| held_out_engines(10, &cfg(4, f)).unwrap()).collect();
+        assert_eq!(folds.iter().map(|f| f.len()).collect::<Vec<_>>(), [3, 3, 2, 2]);
+        let mut all: Vec<usize> = folds.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        // the seeded order: fold 0 holds positions 0, 4, 8 of the seed's permutation
+        let mut order: Vec<usize> = (0..10).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(7));
+        let mut want = vec![order[0], order[4], order[8]];
+        want.sort_unstable();
+        assert_eq!(folds[0], want);
+        let e = held_out_engines(3, &cfg(4, 0)).unwrap_err().to_string();
+        assert!(e.contains("data.prep.folds (4)") && e.contains("3 training engines"), "{e}");
+        for (folds, fold, want) in
+            [(1, 0, "folds must be 0"), (4, 4, "fold 4 must be below folds (4)"), (0, 2, "fold 2")]
+        {
+            let e = cfg(folds, fold).check().unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     fn engine(unit: u32, rows: &[([f64; 3], f64)]) -> RawEngine {
@@ -876,6 +972,16 @@ mod tests {
         // Test: b (5 − 3)/1 = 2, d (25 − 20)/10 = 0.5; then b (35 − 30)/10 = 0.5, d (150 − 200)/100 = −0.5.
         let te = &p.test.engines[0];
         assert!(close(&te.features, &[0., 0., 2., 0.5, 0., 0., 0.5, -0.5]), "{:?}", te.features);
+        // Smoothing α = 0.5 acts after the z-scores, on every split and on new engines alike:
+        // test cycle 2 becomes (2 + 0.5)/2 = 1.25 and (0.5 − 0.5)/2 = 0; the statistics do not change.
+        let smoothed = prepare(&raw, &PrepConfig { smoothing: 0.5, ..cfg.clone() }).unwrap();
+        assert_eq!(smoothed.preprocessing.mean, pre.mean);
+        let want = [0., 0., 2., 0.5, 0., 0., 1.25, 0.];
+        assert!(close(&smoothed.test.engines[0].features, &want), "{:?}", smoothed.test.engines[0].features);
+        assert!(close(&smoothed.preprocessing.features(&raw.test[0]).unwrap().0, &want));
+        let tr = &smoothed.train.engines[0].features;
+        // training sensors −1, −1, 1, 1 become −1, −1, (−1 + 1)/2 = 0, (0 + 1)/2 = 0.5
+        assert!(close(&tr[8..16], &[0., 0., 0., 0., 0., 0., 0.5, 0.5]), "{tr:?}");
         assert_eq!((te.rul.clone(), te.health.clone(), p.test.n_windows()), (vec![11.0, 10.0], vec![2, 2], 1));
         // Sensors only: the same z-scores without the settings.
         let s = prepare(&raw, &PrepConfig { features: FeatureSet::Sensors, ..cfg.clone() }).unwrap();

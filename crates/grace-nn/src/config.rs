@@ -163,10 +163,14 @@ pub struct TrainParams {
     pub batch_size: usize,
     pub lr: f64,
     pub weight_decay: f64,
-    /// Linear warm-up of the learning rate over the first epochs, starting at `warmup_start`×lr.
+    /// The learning-rate schedule after warm-up (docs/reference.md §5).
+    pub schedule: Schedule,
+    /// Linear warm-up of the learning rate over the first epochs, starting at `warmup_start`×lr
+    /// (`plateau` and `cosine`; `onecycle` rises over its own first 30% of the epochs).
     pub warmup_epochs: usize,
     pub warmup_start: f64,
-    /// Halve (`plateau_factor`) the learning rate after this many epochs without improvement.
+    /// Halve (`plateau_factor`) the learning rate after this many epochs without improvement
+    /// (schedule `plateau` only).
     pub plateau_patience: usize,
     pub plateau_factor: f64,
     pub min_lr: f64,
@@ -184,6 +188,23 @@ pub struct TrainParams {
     /// libtorch intra-op threads (0 = libtorch's default).
     pub threads: usize,
     pub eval_batch_size: usize,
+    /// Share of the training windows each epoch trains on: a seeded random subsample, drawn
+    /// anew each epoch (1 = every window).
+    pub epoch_fraction: f64,
+    /// Standard deviation of the Gaussian noise added to the (z-scored) training inputs of each
+    /// batch (0 = none); validation and test inputs are never perturbed.
+    pub input_jitter: f64,
+}
+
+/// The learning-rate schedule: `plateau` halves the rate when validation stalls; `cosine` and
+/// `onecycle` follow a fixed curve over `train.epochs` (see [`TrainParams::lr_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    #[default]
+    Plateau,
+    Cosine,
+    OneCycle,
 }
 
 impl Default for TrainParams {
@@ -207,7 +228,50 @@ impl Default for TrainParams {
             device: "auto".into(),
             threads: 0,
             eval_batch_size: 1024,
+            schedule: Schedule::Plateau,
+            epoch_fraction: 1.0,
+            input_jitter: 0.0,
         }
+    }
+}
+
+/// Share of the epochs `onecycle` spends rising to the peak rate.
+const ONE_CYCLE_RISE: f64 = 0.3;
+
+impl TrainParams {
+    /// The learning rate of `epoch` (docs/reference.md §5), given the plateau schedule's scale so far.
+    /// - `plateau`: linear warm-up from `warmup_start`×lr over `warmup_epochs`, then lr × `lr_scale`.
+    /// - `cosine`: the same warm-up, then a half cosine from lr down to `min_lr` at the last epoch.
+    /// - `onecycle`: a half cosine up from `warmup_start`×lr to lr over the first 30% of the
+    ///   epochs, then a half cosine down to `min_lr` at the last epoch.
+    ///
+    /// Never below `min_lr` (nor above lr).
+    pub fn lr_at(&self, epoch: usize, lr_scale: f64) -> f64 {
+        let e = epoch as f64;
+        let last = self.epochs.saturating_sub(1) as f64;
+        let floor = self.min_lr.min(self.lr) / self.lr;
+        // A half cosine from 1 at x = 0 to 0 at x = 1.
+        let fall = |x: f64| 0.5 * (1.0 + (std::f64::consts::PI * x.clamp(0.0, 1.0)).cos());
+        let warm = |done: f64, of: f64| self.warmup_start + (1.0 - self.warmup_start) * done / of;
+        let factor = match self.schedule {
+            // The warm-up is over before the first plateau, so the scale is 1 there.
+            Schedule::Plateau if epoch < self.warmup_epochs => warm(e, self.warmup_epochs as f64) * lr_scale,
+            Schedule::Plateau => lr_scale,
+            Schedule::Cosine if epoch < self.warmup_epochs => warm(e, self.warmup_epochs as f64),
+            Schedule::Cosine => {
+                let w = self.warmup_epochs as f64;
+                floor + (1.0 - floor) * fall((e - w) / (last - w).max(1.0))
+            }
+            Schedule::OneCycle => {
+                let peak = (ONE_CYCLE_RISE * last).round();
+                if e < peak {
+                    self.warmup_start + (1.0 - self.warmup_start) * (1.0 - fall(e / peak))
+                } else {
+                    floor + (1.0 - floor) * fall((e - peak) / (last - peak).max(1.0))
+                }
+            }
+        };
+        (self.lr * factor).max(self.min_lr.min(self.lr))
     }
 }
 
@@ -283,6 +347,12 @@ impl RunConfig {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{key} must be in [0, 1], got {v}"));
             }
+        }
+        if !(t.epoch_fraction > 0.0 && t.epoch_fraction <= 1.0) {
+            return Err(format!("train.epoch_fraction must be in (0, 1], got {}", t.epoch_fraction));
+        }
+        if !(t.input_jitter.is_finite() && t.input_jitter >= 0.0) {
+            return Err(format!("train.input_jitter must be a finite number ≥ 0, got {}", t.input_jitter));
         }
         // The data settings too, so that a NaN or absurd one stops the run before anything is written.
         self.data.prep.check().map_err(|m| format!("data.prep: {m}"))?;
@@ -457,5 +527,67 @@ mod tests {
         assert_eq!(c.method.controller().unwrap().current_weights(), vec![1.0, 0.0]);
         // a run directory's config.toml reads back as written
         assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn schedules_follow_their_hand_computed_curves() {
+        let t = |schedule, epochs| TrainParams {
+            schedule,
+            epochs,
+            lr: 1.0,
+            min_lr: 0.0,
+            warmup_epochs: 2,
+            warmup_start: 0.1,
+            ..Default::default()
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // plateau: warm-up 0.1, 0.55, then the plateau scale.
+        let p = t(Schedule::Plateau, 11);
+        assert!(close(p.lr_at(0, 1.0), 0.1) && close(p.lr_at(1, 1.0), 0.55) && close(p.lr_at(5, 0.25), 0.25));
+        // cosine over epochs 2..=10: 1 at 2, 0.5 at 6 (half way), 0 at 10; the plateau scale is ignored.
+        let c = t(Schedule::Cosine, 11);
+        let got: Vec<f64> = [0, 1, 2, 6, 10].iter().map(|&e| c.lr_at(e, 0.25)).collect();
+        for (g, w) in got.iter().zip([0.1, 0.55, 1.0, 0.5, 0.0]) {
+            assert!(close(*g, w), "{got:?}");
+        }
+        // onecycle over 21 epochs: up 0.1 → 1 over epochs 0..6 (0.55 at 3), down to 0 at 20 (0.5 at 13).
+        let o = t(Schedule::OneCycle, 21);
+        let got: Vec<f64> = [0, 3, 6, 13, 20].iter().map(|&e| o.lr_at(e, 0.25)).collect();
+        for (g, w) in got.iter().zip([0.1, 0.55, 1.0, 0.5, 0.0]) {
+            assert!(close(*g, w), "{got:?}");
+        }
+        // min_lr is a floor for every schedule
+        assert_eq!(TrainParams { min_lr: 0.01, ..c }.lr_at(10, 1.0), 0.01);
+    }
+
+    #[test]
+    fn new_training_and_split_keys_default_to_todays_behaviour_and_are_checked_by_name() {
+        let c = RunConfig::resolve("small", None, &[]).unwrap();
+        let t = &c.train;
+        assert_eq!((t.schedule, t.epoch_fraction, t.input_jitter), (Schedule::Plateau, 1.0, 0.0));
+        assert_eq!((c.data.prep.folds, c.data.prep.fold), (0, 0));
+        // a config.toml written before these keys existed still reads
+        let mut old: toml::Table = c.to_toml().parse().unwrap();
+        for key in ["schedule", "epoch_fraction", "input_jitter"] {
+            old["train"].as_table_mut().unwrap().remove(key).unwrap();
+        }
+        assert_eq!(RunConfig::from_toml(&old.to_string()).unwrap(), c);
+        let sets = ["train.schedule=onecycle", "train.epoch_fraction=0.25", "data.prep.folds=5", "data.prep.fold=4"];
+        let c = RunConfig::resolve("small", None, &sets.map(String::from)).unwrap();
+        assert_eq!((c.train.schedule, c.train.epoch_fraction, c.data.prep.fold), (Schedule::OneCycle, 0.25, 4));
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        for (set, want) in [
+            ("train.schedule=linear", "config: train.schedule: "),
+            ("train.epoch_fraction=0", "train.epoch_fraction must be in (0, 1]"),
+            ("train.epoch_fraction=1.5", "train.epoch_fraction must be in (0, 1]"),
+            ("train.input_jitter=-0.1", "train.input_jitter must be"),
+            ("data.prep.folds=1", "data.prep: folds must be 0"),
+        ] {
+            let e = RunConfig::resolve("small", None, &[set.to_string()]).unwrap_err();
+            assert!(e.starts_with(want) || e.contains(want), "{set}: {e}");
+        }
+        let e =
+            RunConfig::resolve("small", None, &["data.prep.folds=5".into(), "data.prep.fold=5".into()]).unwrap_err();
+        assert!(e.contains("data.prep: fold 5 must be below folds (5)"), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use grace_core::lock::RunLock;
 use grace_core::results::RunResults;
 use grace_core::rundir::{BEST_FILE, CONFIG_FILE, DATA_FILE, PREDICTIONS_FILE, PREPROCESSING_FILE, RESULTS_FILE};
-use grace_data::prep::validation_indices;
+use grace_data::prep::held_out_engines;
 use grace_data::{Prepared, Preprocessing, RawSubset, Split};
 use std::path::Path;
 use tch::Device;
@@ -150,7 +150,7 @@ fn prepare_with(raw: &RawSubset, pre: &Preprocessing) -> anyhow::Result<Prepared
         );
     }
     let c = &pre.config;
-    let val = validation_indices(raw.train.len(), c.val_fraction, c.seed);
+    let val = held_out_engines(raw.train.len(), c)?;
     let (va, tr): (Vec<_>, Vec<_>) = raw.train.iter().enumerate().partition(|(i, _)| val.contains(i));
     let va: Vec<_> = va.into_iter().map(|(_, e)| e.clone()).collect();
     let tr: Vec<_> = tr.into_iter().map(|(_, e)| e.clone()).collect();

@@ -114,3 +114,34 @@ pub fn data_difference(recorded: &DataRecord, now: &DataRecord) -> Option<String
         if changed.is_empty() { "none by content (other files)".to_string() } else { changed.join(", ") }
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grace_data::prep::validation_indices;
+
+    fn units(sets: &[&str]) -> (Vec<u32>, Vec<u32>) {
+        let mut all = vec!["data.synthetic.n_train=10".to_string(), "data.synthetic.n_test=2".to_string()];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        let data = load_data(&RunConfig::resolve("small", None, &all).unwrap()).unwrap();
+        (data.train_units, data.val_units)
+    }
+
+    #[test]
+    fn folds_hold_out_whole_engines_and_folds_zero_keeps_todays_split() {
+        // today's split: 20% of 10 engines, seeded by data.prep.seed (42); synthetic units are 1..=10
+        let (train, val) = units(&[]);
+        let want: Vec<u32> = validation_indices(10, 0.2, 42).iter().map(|&i| i as u32 + 1).collect();
+        assert_eq!((val.clone(), train.len()), (want, 8));
+        // 3 folds of 10 engines: 4, 3, 3 held out; never an engine on both sides; each engine once
+        let mut held = Vec::new();
+        for fold in 0..3 {
+            let (train, val) = units(&["data.prep.folds=3", &format!("data.prep.fold={fold}")]);
+            assert_eq!((train.len() + val.len(), val.len()), (10, [4, 3, 3][fold]));
+            assert!(val.iter().all(|u| !train.contains(u)), "fold {fold}: {val:?} in {train:?}");
+            held.extend(val);
+        }
+        held.sort_unstable();
+        assert_eq!(held, (1..=10).collect::<Vec<u32>>());
+    }
+}

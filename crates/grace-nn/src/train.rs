@@ -2,7 +2,7 @@
 //! method, the weight average, validation-driven schedule and early stopping, logs and resume.
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::config::{RunConfig, TrainParams};
+use crate::config::{RunConfig, Schedule, TrainParams};
 use crate::evaluate::{self, RulScores};
 use crate::fault;
 use crate::logs::{gradient_row, Logs};
@@ -106,7 +106,8 @@ impl Progress {
         }
         self.since_improvement += 1;
         self.since_lr_change += 1;
-        if self.since_lr_change >= t.plateau_patience && epoch >= t.warmup_epochs {
+        let plateau = t.schedule == Schedule::Plateau;
+        if plateau && self.since_lr_change >= t.plateau_patience && epoch >= t.warmup_epochs {
             self.lr_scale *= t.plateau_factor;
             self.since_lr_change = 0;
             tracing::info!(epoch, lr_scale = self.lr_scale, "validation plateau: learning rate reduced");
@@ -215,13 +216,7 @@ impl Trainer {
     }
 
     fn lr(&self, epoch: usize) -> f64 {
-        let t = &self.cfg.train;
-        let warm = if epoch < t.warmup_epochs {
-            t.warmup_start + (1.0 - t.warmup_start) * epoch as f64 / t.warmup_epochs as f64
-        } else {
-            1.0
-        };
-        (t.lr * warm * self.progress.lr_scale).max(t.min_lr.min(t.lr))
+        self.cfg.train.lr_at(epoch, self.progress.lr_scale)
     }
 
     fn batch(&self, refs: &[WindowRef], buf: &mut BatchBuffers) -> Batch {
@@ -230,6 +225,7 @@ impl Trainer {
         let n = refs.len() as i64;
         let x =
             Tensor::from_slice(&buf.0).view([n, split.window as i64, split.n_features as i64]).to_device(self.device);
+        let x = jittered(x, self.cfg.train.input_jitter);
         let rul = Tensor::from_slice(&buf.1).to_device(self.device);
         let health = Tensor::from_slice(&buf.2).to_device(self.device);
         let sample_weights = self.wmse.as_ref().map(|w| {
@@ -385,6 +381,25 @@ fn train_epochs(tr: &mut Trainer, logs: &Logs, opts: Options) -> anyhow::Result<
     Ok(())
 }
 
+/// `x` with Gaussian noise of standard deviation `std` added (none when 0), drawn from the
+/// generator [`shuffled`] seeds each epoch, so a resumed run adds the same noise.
+fn jittered(x: Tensor, std: f64) -> Tensor {
+    if std == 0.0 {
+        return x;
+    }
+    let noise = x.randn_like() * std;
+    x + noise
+}
+
+/// The windows epoch `epoch` trains on, in order: all of them shuffled, or the first
+/// ⌈`fraction`·n⌉ of that order, a random subsample drawn anew each epoch from (seed, epoch).
+fn epoch_windows(windows: &[WindowRef], seed: u64, epoch: usize, fraction: f64) -> Vec<WindowRef> {
+    let mut order = shuffled(windows, seed, epoch);
+    let keep = ((fraction * windows.len() as f64).ceil() as usize).clamp(1, windows.len().max(1));
+    order.truncate(keep);
+    order
+}
+
 /// Training windows in the order of epoch `epoch`; randomness (order and dropout) is re-seeded
 /// from (seed, epoch), so a resumed run draws what the uninterrupted run would have.
 fn shuffled(windows: &[WindowRef], seed: u64, epoch: usize) -> Vec<WindowRef> {
@@ -398,10 +413,11 @@ fn shuffled(windows: &[WindowRef], seed: u64, epoch: usize) -> Vec<WindowRef> {
 /// The steps of one epoch: one per batch of shuffled windows, until the epoch or `max_steps` ends.
 fn epoch_steps(tr: &mut Trainer, windows: &[WindowRef], opts: Options) -> anyhow::Result<EpochSteps> {
     let epoch = tr.progress.epoch;
-    let order = shuffled(windows, tr.cfg.train.seed, epoch);
-    let batch_size = tr.cfg.train.batch_size;
+    let t = &tr.cfg.train;
+    let order = epoch_windows(windows, t.seed, epoch, t.epoch_fraction);
+    let batch_size = t.batch_size;
     let lr = tr.lr(epoch);
-    let bar = progress_bar(opts.quiet, windows.len().div_ceil(batch_size) as u64, epoch);
+    let bar = progress_bar(opts.quiet, order.len().div_ceil(batch_size) as u64, epoch);
     let mut buf = BatchBuffers::default();
     let (mut sums, mut rows) = ([0.0; 2], Vec::new());
     let mut last_weights = tr.controller.current_weights();
@@ -535,5 +551,51 @@ mod tests {
         assert_eq!((p.best_epoch, p.best_val_rmse), (0, 10.0));
         assert_eq!(p.lr_scale, 0.5);
         assert!(p.stopped_early);
+    }
+
+    #[test]
+    fn only_the_plateau_schedule_lowers_the_rate_on_a_plateau() {
+        let scale_after = |schedule| {
+            let t = TrainParams { schedule, warmup_epochs: 0, plateau_patience: 1, ..Default::default() };
+            let mut p = Progress::new();
+            for (e, v) in [(0, 10.0), (1, 11.0), (2, 12.0)] {
+                p.record_validation(e, v, &t);
+            }
+            (p.lr_scale, p.since_improvement)
+        };
+        // two epochs without improvement, patience 1: plateau halves twice, the others never
+        assert_eq!(scale_after(Schedule::Plateau), (0.25, 2));
+        assert_eq!(scale_after(Schedule::Cosine), (1.0, 2));
+        assert_eq!(scale_after(Schedule::OneCycle), (1.0, 2));
+    }
+
+    #[test]
+    fn an_epoch_fraction_trains_on_a_fresh_seeded_subsample() {
+        let windows: Vec<WindowRef> = (0..100).map(|end| WindowRef { engine: 0, end }).collect();
+        assert_eq!(epoch_windows(&windows, 3, 5, 1.0), shuffled(&windows, 3, 5), "fraction 1 is today's epoch");
+        let a = epoch_windows(&windows, 3, 5, 0.25);
+        assert_eq!(a.len(), 25);
+        assert_eq!(a, shuffled(&windows, 3, 5)[..25], "the first quarter of the epoch's order");
+        let mut unique = a.clone();
+        unique.sort_by_key(|w| w.end);
+        unique.dedup();
+        assert_eq!(unique.len(), 25, "no window twice");
+        assert_eq!(a, epoch_windows(&windows, 3, 5, 0.25), "the same (seed, epoch), the same windows");
+        assert_ne!(a, epoch_windows(&windows, 3, 6, 0.25), "another epoch, another subsample");
+        assert_eq!(epoch_windows(&windows, 3, 5, 0.001).len(), 1, "at least one window");
+    }
+
+    #[test]
+    fn input_jitter_adds_seeded_noise_of_the_given_spread() {
+        let x = Tensor::zeros([200, 50], (tch::Kind::Float, Device::Cpu));
+        assert!(jittered(x.shallow_clone(), 0.0).equal(&x), "no jitter leaves the inputs as they are");
+        tch::manual_seed(1);
+        let a = jittered(x.shallow_clone(), 0.5);
+        let std = a.std(true).double_value(&[]);
+        let mean = a.mean(tch::Kind::Float).double_value(&[]);
+        // 10 000 draws: the sample spread is within 2% of 0.5 and the mean near 0
+        assert!((std - 0.5).abs() < 0.01 && mean.abs() < 0.02, "std {std} mean {mean}");
+        tch::manual_seed(1);
+        assert!(jittered(x, 0.5).equal(&a), "the same seed, the same noise");
     }
 }

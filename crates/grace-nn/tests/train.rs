@@ -106,6 +106,35 @@ fn interrupted_run_resumes_to_the_same_weights_and_metrics() {
 }
 
 #[test]
+fn search_levers_take_effect_and_resume_exactly() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("straight"), dir.path().join("interrupted"));
+    let levers = ["train.schedule=cosine", "train.epoch_fraction=0.5", "train.input_jitter=0.1", "data.prep.folds=3"];
+    let sets: Vec<String> = levers.iter().map(|s| s.to_string()).chain(["data.prep.fold=1".to_string()]).collect();
+    let cfg = RunConfig::resolve("small", Some(&tiny("baseline", 3).to_toml()), &sets).unwrap();
+    let quiet = Options { quiet: true, ..Default::default() };
+    let full = train::run(Some(cfg.clone()), &a, false, quiet).unwrap();
+    let stop = Options { quiet: true, stop_after_epochs: Some(1), ..Default::default() };
+    assert!(train::run(Some(cfg.clone()), &b, false, stop).is_err());
+    let resumed = train::run(None, &b, true, quiet).unwrap();
+    assert_eq!(std::fs::read(a.join("best.safetensors")).unwrap(), std::fs::read(b.join("best.safetensors")).unwrap());
+    assert_eq!(serde_json::to_value(&resumed.test).unwrap(), serde_json::to_value(&full.test).unwrap());
+    // half the windows per epoch: ⌈⌈n/2⌉/128⌉ steps each
+    let data = train::load_data(&cfg).unwrap();
+    assert_eq!(data.val_units.len(), 3, "fold 1 of 10 engines in 3 folds");
+    let per_epoch = data.train.n_windows().div_ceil(2).div_ceil(128) as u64;
+    assert_eq!(full.steps, 3 * per_epoch);
+    // cosine over 3 epochs, 1 of warm-up: 0.1 × lr, lr, then min_lr at the last epoch
+    let log = read(&a.join(train::EPOCH_LOG));
+    let header: Vec<&str> = log.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "lr").unwrap();
+    let lrs: Vec<f64> = log.lines().skip(1).map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    let want = [1e-4, 1e-3, 5e-6];
+    assert!(lrs.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12), "{lrs:?}");
+}
+
+#[test]
 fn fixed_weight_methods_keep_their_weights_and_single_ignores_health() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
