@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{command, grace_in, read_json};
+
 /// A fleet of 10 short engines, on one CPU thread.
 const TINY: &[&str] = &[
     "--set",
@@ -24,10 +27,6 @@ const TINY: &[&str] = &[
     "--device",
     "cpu",
 ];
-
-fn grace_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace")).current_dir(cwd).args(args).output().expect("the grace binary runs")
-}
 
 fn ok_in(cwd: &Path, args: &[&str]) -> Output {
     let out = grace_in(cwd, args);
@@ -69,10 +68,6 @@ fn write_fd001(dir: &Path, seed: u64) {
     std::fs::write(dir.join("RUL_FD001.txt"), write_rul(&raw.test_rul)).unwrap();
 }
 
-fn json_file(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
 #[test]
 fn runs_keep_their_data_by_absolute_path_and_fingerprint() {
     let tmp = tempfile::tempdir().unwrap();
@@ -85,7 +80,7 @@ fn runs_keep_their_data_by_absolute_path_and_fingerprint() {
     let cfg: toml::Table = std::fs::read_to_string(run.join("config.toml")).unwrap().parse().unwrap();
     let source = cfg["data"]["source"].as_str().unwrap();
     assert_eq!(Path::new(source), std::fs::canonicalize(a.join("data")).unwrap(), "stored absolute");
-    let record = json_file(&run.join("data.json"));
+    let record = read_json(&run.join("data.json"));
     let fingerprint = record["fingerprint"].as_str().unwrap().to_string();
     assert_eq!(record["files"].as_array().unwrap().len(), 3);
 
@@ -108,8 +103,8 @@ fn runs_keep_their_data_by_absolute_path_and_fingerprint() {
     let e = fails_in(&a, &["evaluate", "run", "--data", "../b/data", "--out", "run", "--device", "cpu"]);
     assert!(e.contains("is a run directory"), "{e}");
     ok_in(&a, &["evaluate", "run", "--data", "../b/data", "--out", "on_b", "--device", "cpu", "--json"]);
-    let other = json_file(&a.join("on_b/results.json"));
-    assert_eq!(other["protocol"]["data_fingerprint"], json_file(&a.join("on_b/data.json"))["fingerprint"]);
+    let other = read_json(&a.join("on_b/results.json"));
+    assert_eq!(other["protocol"]["data_fingerprint"], read_json(&a.join("on_b/data.json"))["fingerprint"]);
     assert_ne!(other["protocol"]["data_fingerprint"], fingerprint.as_str());
     assert!(a.join("on_b/predictions.csv").is_file());
     assert_eq!(snapshot(&run), before, "the run's own outputs are untouched");
@@ -244,8 +239,7 @@ fn one_writer_per_run_and_a_stopped_sweep_stops_its_children() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let long = with_tiny(&["train", "--data", "synthetic", "--epochs", "500", "--out", "busy", "--json"]);
-    let mut writer =
-        Command::new(env!("CARGO_BIN_EXE_grace")).current_dir(dir).args(&long).stderr(Stdio::null()).spawn().unwrap();
+    let mut writer = command(&long).current_dir(dir).stderr(Stdio::null()).spawn().unwrap();
     let pid = lock_holder(&dir.join("busy"), Duration::from_secs(30)).expect("the training took its lock");
     assert_eq!(pid, writer.id());
     let e = fails_in(dir, &["train", "--resume", "busy"]);
@@ -271,13 +265,7 @@ fn one_writer_per_run_and_a_stopped_sweep_stops_its_children() {
         "--out",
         "sw",
     ]);
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_grace"))
-        .current_dir(dir)
-        .args(&sweep_args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut parent = command(&sweep_args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let child =
         lock_holder(&dir.join("sw/runs/SYNTHETIC_grace_seed0"), Duration::from_secs(30)).expect("child started");
     signal(parent.id(), "-TERM");
@@ -292,8 +280,8 @@ fn one_writer_per_run_and_a_stopped_sweep_stops_its_children() {
 
 /// Trains `dir` (new or resumed) with a fault planned; whether the process was killed by it.
 fn train_with_fault(cwd: &Path, args: &[&str], fault: Option<String>) -> bool {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grace"));
-    cmd.current_dir(cwd).args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut cmd = command(args);
+    cmd.current_dir(cwd).stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(f) = &fault {
         cmd.env("GRACE_FAULT", f);
     }
@@ -310,7 +298,7 @@ fn train_with_fault(cwd: &Path, args: &[&str], fault: Option<String>) -> bool {
 
 /// results.json without the wall-clock figure, which no two runs share.
 fn results_without_time(dir: &Path) -> serde_json::Value {
-    let mut v = json_file(&dir.join("results.json"));
+    let mut v = read_json(&dir.join("results.json"));
     v.as_object_mut().unwrap().remove("train_seconds");
     v
 }

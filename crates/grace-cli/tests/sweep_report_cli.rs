@@ -1,24 +1,11 @@
 //! End-to-end tests of `grace sweep` and `grace report` on a tiny synthetic fleet: the plan, the
 //! job-array `--index`, skip/resume, failures, the mean ± std table and a report that renders.
 
+mod common;
+
+use common::{f, grace, json as ok_json, read_json};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn grace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grace")).args(args).output().expect("the grace binary runs")
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = grace(args);
-    assert!(out.status.success(), "grace {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
-}
 
 /// 10 training engines, 6 test engines, 2 epochs: a few seconds per run.
 const TINY: &[&str] =
@@ -42,7 +29,7 @@ fn actions(v: &Value) -> Vec<(String, String)> {
 }
 
 fn results(dir: &Path, name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("runs").join(name).join("results.json")).unwrap()).unwrap()
+    read_json(&dir.join("runs").join(name).join("results.json"))
 }
 
 #[test]

@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{command, fails, json, stdout};
+use common::{command, fails, json, read_json, stdout};
 use serde_json::Value;
 use std::path::Path;
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// 10 training engines and a model of a few thousand weights: about half a second per epoch.
 const TINY: &[&str] = &[

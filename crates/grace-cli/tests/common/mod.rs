@@ -11,6 +11,11 @@ pub fn command(args: &[&str]) -> Command {
     c
 }
 
+/// `grace` run from another working directory (for relative paths).
+pub fn grace_in(cwd: &std::path::Path, args: &[&str]) -> Output {
+    command(args).current_dir(cwd).output().expect("the grace binary runs")
+}
+
 pub fn grace(args: &[&str]) -> Output {
     command(args).output().expect("the grace binary runs")
 }
@@ -55,6 +60,12 @@ pub fn into_closed_pipe(args: &[&str]) -> Output {
     let mut child = command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the grace binary runs");
     drop(child.stdout.take());
     child.wait_with_output().expect("grace ends")
+}
+
+/// A JSON file the test expects to exist, parsed.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 pub fn f(v: &serde_json::Value) -> f64 {
