@@ -4,6 +4,8 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod recipe;
+mod test_log;
 
 #[derive(Parser)]
 #[command(
@@ -39,10 +41,14 @@ enum Command {
     Diagnose(cmd::diagnose::Args),
     /// Run a grid of (subset, method, seed) trainings and tabulate mean ± std.
     Sweep(cmd::sweep::Args),
+    /// List the tuned recipes built in (recipes/), or show one.
+    Recipes(cmd::recipes::Args),
     /// Search hyper-parameters with successive halving (ASHA), scored on validation engines only.
     Tune(cmd::tune::Args),
     /// Write an HTML report with figures for a run or a sweep.
     Report(cmd::report::Args),
+    /// Tabulate a sweep per subset and method and compare methods by a paired bootstrap over test engines.
+    Compare(cmd::compare::Args),
     /// Benchmarks against the PyTorch reference.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -88,8 +94,10 @@ fn main() {
         Command::Model(a) => cmd::model::run(a),
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Recipes(a) => cmd::recipes::run(a),
         Command::Tune(a) => cmd::tune::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Doctor(a) => cmd::doctor::run(a),
     };

@@ -24,3 +24,47 @@ fn a_set_value_of_the_wrong_type_names_its_key() {
     let e = fails(&["train", "--data", "synthetic", "--set", "data.prep.window=2.5"]);
     assert!(e.contains("data.prep.window") && e.contains("2.5"), "{e}");
 }
+
+#[test]
+fn a_recipe_sits_beneath_the_flags_and_every_test_scoring_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("recipe.toml");
+    std::fs::write(&recipe, "# tuned somewhere\n[train]\nlr = 0.002\nweight_decay = 0.03\n[model]\nlstm_hidden = 8\n")
+        .unwrap();
+    let log = dir.path().join("test-log.csv");
+    let run = dir.path().join("run");
+    let args = [
+        "train",
+        "--data",
+        "synthetic",
+        "--set",
+        "data.synthetic.n_train=10",
+        "--set",
+        "data.synthetic.n_test=6",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--set",
+        "train.lr=0.0007",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let out = common::command(&args).env("GRACE_TEST_LOG", &log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: toml::Table = std::fs::read_to_string(run.join("config.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["train"]["lr"].as_float(), Some(0.0007), "--set wins over the recipe");
+    assert_eq!(config["train"]["weight_decay"].as_float(), Some(0.03));
+    assert_eq!(config["model"]["lstm_hidden"].as_integer(), Some(8));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("time_utc,user,host,run_dir,subset,method,seed,recipe"), "{text}");
+    assert!(lines[1].contains(",SYNTHETIC,grace,0,") && lines[1].contains("recipe.toml"), "{text}");
+    std::fs::write(&recipe, "[data]\nsource = \"/somewhere\"\n").unwrap();
+    let e = fails(&["train", "--data", "synthetic", "--recipe", recipe.to_str().unwrap()]);
+    assert!(e.contains("holds data.source"), "{e}");
+    assert!(stdout(&["recipes"]).lines().count() >= 1);
+}

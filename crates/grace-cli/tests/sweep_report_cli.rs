@@ -231,3 +231,75 @@ fn sweep_tabulates_skips_resumes_and_reports() {
     assert_eq!(r["kind"], "run");
     assert_eq!(grace_report::html::check_page(&one_rep.join("index.html")).unwrap().len(), 12);
 }
+
+#[test]
+fn a_variant_is_its_own_row_trained_with_its_own_settings() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let mut args = vec!["sweep"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&["--methods", "amnl,amnl_floor", "--seeds", "1", "--out", o, "--json", "--threads", "1"]);
+    args.extend_from_slice(&["--variant", "amnl_floor=amnl method.fixed_weights=[0.1,0.9]"]);
+    let v = ok_json(&args);
+    let methods: Vec<&str> =
+        v["table"]["rows"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["amnl", "amnl_floor"]);
+    let config = std::fs::read_to_string(out.path().join("runs/SYNTHETIC_amnl_floor_seed0/config.toml")).unwrap();
+    let config: toml::Table = config.parse().unwrap();
+    assert_eq!(config["method"]["name"].as_str(), Some("amnl"));
+    assert_eq!(config["method"]["fixed_weights"].as_array().unwrap().len(), 2);
+    assert_eq!(config["method"]["fixed_weights"][1].as_float(), Some(0.9));
+    assert_eq!(results(out.path(), "SYNTHETIC_amnl_seed0")["method"], "amnl");
+    // A later call may name the variant without repeating it; redefining it is refused.
+    let mut again = vec!["sweep"];
+    again.extend_from_slice(TINY);
+    again.extend_from_slice(&["--methods", "amnl_floor", "--seeds", "1", "--out", o, "--json"]);
+    assert_eq!(ok_json(&again)["runs"][0]["action"], "skipped");
+    again.extend_from_slice(&["--variant", "amnl_floor=amnl method.fixed_weights=[0.5,0.5]"]);
+    let e = String::from_utf8(grace(&again).stderr).unwrap();
+    assert!(e.contains("variant amnl_floor"), "{e}");
+}
+
+#[test]
+fn a_sweep_killed_outright_leaves_no_training_running() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let args = [
+        "sweep",
+        "--data",
+        "synthetic",
+        "--set",
+        "data.synthetic.n_train=10",
+        "--epochs",
+        "500",
+        "--methods",
+        "baseline",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        o,
+    ];
+    let mut sweep =
+        common::command(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let log = out.path().join("runs/SYNTHETIC_baseline_seed0/train.log");
+    let t0 = std::time::Instant::now();
+    let children = loop {
+        assert!(t0.elapsed().as_secs() < 60, "the sweep never started its run");
+        let p = std::process::Command::new("pgrep").args(["-P", &sweep.id().to_string()]).output().unwrap();
+        let pids: Vec<String> = String::from_utf8(p.stdout).unwrap().lines().map(String::from).collect();
+        if log.is_file() && !pids.is_empty() {
+            break pids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    sweep.kill().unwrap(); // SIGKILL: no handler of the sweep runs
+    sweep.wait().unwrap();
+    let alive = |pid: &str| std::process::Command::new("kill").args(["-0", pid]).status().unwrap().success();
+    let t0 = std::time::Instant::now();
+    while children.iter().any(|c| alive(c)) {
+        assert!(t0.elapsed().as_secs() < 20, "training {children:?} runs on after its sweep was killed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

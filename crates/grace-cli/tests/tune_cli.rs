@@ -48,7 +48,7 @@ fn scores(dir: &Path) -> Vec<(String, String, String, String)> {
         .skip(1)
         .map(|l| {
             let c: Vec<&str> = l.split(',').collect();
-            (c[0].into(), c[1].into(), c[5].into(), c[6].into())
+            (c[0].into(), c[1].into(), c[6].into(), c[7].into())
         })
         .collect()
 }
@@ -117,6 +117,16 @@ fn a_tiny_tune_prunes_writes_its_record_and_resumes_after_a_kill() {
     kill_once_continuing(&tune_args(&space, k, &[]), &killed);
     stdout(&tune_args(&space, k, &[]));
     assert_eq!(scores(&killed), rows);
+
+    // SIGTERM to the tune alone stops its trainings, which stay open (not failed) and resume.
+    let stopped = tmp.path().join("stopped");
+    let st = stopped.to_str().unwrap();
+    terminate_once_training(&tune_args(&space, st, &[]), &stopped);
+    let failed: Vec<_> =
+        (0..3).filter(|t| stopped.join(format!("trials/trial_{t:04}/tune_failure.json")).exists()).collect();
+    assert!(failed.is_empty(), "trials {failed:?} were marked failed by the stop");
+    stdout(&tune_args(&space, st, &[]));
+    assert_eq!(scores(&stopped), rows);
     // Nothing trained twice: each rung-0 job ran once.
     for t in 0..3 {
         let log = std::fs::read_to_string(killed.join(format!("trials/trial_{t:04}/train.log"))).unwrap();
@@ -150,6 +160,21 @@ fn kill_once_continuing(args: &[&str], out: &Path) {
     let group = format!("-{}", child.id());
     assert!(std::process::Command::new("kill").args(["-9", "--", &group]).status().unwrap().success());
     child.wait().unwrap();
+}
+
+/// Starts the tune and sends SIGTERM to it alone as soon as its first training has started.
+fn terminate_once_training(args: &[&str], out: &Path) {
+    let mut child =
+        command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.join("trials/trial_0000/train.log").is_file() {
+        assert!(t0.elapsed().as_secs() < 60, "the tune never started a trial");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(!child.wait().unwrap().success(), "a stopped tune says so by its exit status");
 }
 
 #[test]
@@ -214,4 +239,34 @@ fn settings_that_would_change_the_yardstick_or_that_the_tune_owns_are_refused() 
     std::fs::write(&bad, "[data.prep]\nmax_rul = { choices = [125, 150] }\n").unwrap();
     assert!(fails(&tune_args(bad.to_str().unwrap(), o, &[])).contains("max_rul cannot be searched"));
     assert!(!out.exists(), "nothing is trained or written before the settings are checked");
+}
+
+#[test]
+fn a_fold_averaged_tune_scores_each_trial_by_the_mean_of_its_folds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let space = space_file(tmp.path());
+    let out = tmp.path().join("folds");
+    let o = out.to_str().unwrap();
+    let extra = ["--folds", "2", "--scheduler", "sh", "--json"];
+    let j = json(&tune_args(&space, o, &extra));
+    for trial in j["trials"].as_array().unwrap() {
+        let folds: Vec<f64> = trial["fold_scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(folds.len(), 2, "{trial}");
+        let mean = (folds[0] + folds[1]) / 2.0;
+        assert!((trial["score"].as_f64().unwrap() - mean).abs() < 1e-12, "{trial}");
+        let spread = (folds[0] - folds[1]).abs() / 2f64.sqrt();
+        assert!((trial["spread"].as_f64().unwrap() - spread).abs() < 1e-9, "{trial}");
+        // Each fold validates on its own half of the engines, by its recorded configuration.
+        for k in 0..2 {
+            let dir = out.join(format!("trials/trial_{:04}/fold_{k}", trial["trial"].as_u64().unwrap()));
+            let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+            assert!(config.contains("folds = 2") && config.contains(&format!("fold = {k}")), "{config}");
+        }
+    }
+    assert_eq!(j["folds"], 2);
+    let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    assert!(best.contains("mean over 2 folds") && !best.contains("folds = 2"), "{best}");
+    let e = fails(&tune_args(&space, o, &["--folds", "2", "--set", "data.prep.fold=1"]));
+    assert!(e.contains("sets data.prep.fold"), "{e}");
+    assert!(fails(&tune_args(&space, o, &["--folds", "1"])).contains("K ≥ 2"));
 }

@@ -1,6 +1,7 @@
 //! The schema of a run's `results.json`: written by the trainer, read by `grace evaluate`, sweeps
 //! and reports. NaN is written as null by JSON, so every float reads null back as NaN.
 
+use crate::conformal::{Combine, IntervalKind, IntervalReport};
 use crate::metrics;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -75,6 +76,10 @@ pub struct Protocol {
     pub n_conditions: usize,
     /// The data's fingerprint (`data.json` in the run directory); empty where none was recorded.
     pub data_fingerprint: String,
+    /// Validation engines set aside to calibrate intervals (`data.prep.calibration`); they neither
+    /// trained nor selected the checkpoint. Absent when calibration is off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calibration_units: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -115,6 +120,66 @@ pub struct RunResults {
     #[serde(deserialize_with = "nan_if_null")]
     pub train_seconds: f64,
     pub versions: Versions,
+    /// Calibrated intervals on the test set; absent when calibration is off (docs/intervals.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalsSummary>,
+}
+
+/// The test-set metrics of one interval kind at every level (docs/intervals.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindIntervals {
+    #[serde(flatten)]
+    pub kind: IntervalKind,
+    #[serde(flatten)]
+    pub report: IntervalReport,
+}
+
+/// The `intervals` section of `results.json`: what the intervals were calibrated on, and their
+/// coverage, width and coverage by true-RUL band per kind and level on the test set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IntervalsSummary {
+    pub calibration_engines: usize,
+    /// Test-like cuts (residuals) the quantiles were fitted on.
+    pub calibration_cuts: usize,
+    pub cuts_per_engine: usize,
+    pub kinds: Vec<KindIntervals>,
+}
+
+/// Capped and uncapped test scores of one model or ensemble.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RulPair {
+    pub capped: RulScores,
+    pub uncapped: RulScores,
+}
+
+/// One member of an ensemble, as its own `results.json` scored it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnsembleMember {
+    pub run_dir: String,
+    pub method: String,
+    pub seed: u64,
+    pub test: RulPair,
+}
+
+/// `results.json` of an ensemble written by `grace evaluate --runs … --out DIR`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnsembleResults {
+    pub subset: String,
+    pub synthetic: bool,
+    pub combine: Combine,
+    pub engines: usize,
+    pub data_fingerprint: String,
+    /// The ensemble's test scores.
+    pub ensemble: RulPair,
+    /// The mean of the members' scores, each figure averaged separately: the single-model baseline.
+    pub mean_member: RulPair,
+    pub members: Vec<EnsembleMember>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalsSummary>,
 }
 
 impl RunResults {
@@ -145,6 +210,30 @@ mod tests {
         // extra fields (newer writers) are ignored, missing ones default
         let v: RunResults = serde_json::from_str(r#"{"method":"grace","subset":"FD001","extra":1}"#).unwrap();
         assert_eq!(v.label(), "FD001");
+        // calibration off: neither field is written, and an old file reads them as absent
+        assert!(!text.contains("intervals") && !text.contains("calibration_units"), "{text}");
+        assert!(v.intervals.is_none() && v.protocol.calibration_units.is_empty());
+    }
+
+    #[test]
+    fn interval_sections_round_trip_with_the_kind_beside_the_metrics() {
+        use crate::conformal::{default_bands, Interval, LevelIntervals};
+        let level = LevelIntervals { level: 0.9, intervals: vec![Interval { lower: 10.0, upper: None }] };
+        let report = IntervalReport::of(&[level], &[140.0], 125.0, &default_bands()).unwrap();
+        let kinds = vec![KindIntervals { kind: IntervalKind::LowerBound, report }];
+        let r = RunResults {
+            intervals: Some(IntervalsSummary {
+                calibration_engines: 2,
+                calibration_cuts: 20,
+                cuts_per_engine: 10,
+                kinds,
+            }),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#""kinds":[{"kind":"lower_bound","max_rul":125.0,"capped":"#), "{text}");
+        let back: RunResults = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.intervals, r.intervals);
     }
 
     #[test]

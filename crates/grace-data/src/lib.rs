@@ -39,7 +39,7 @@ pub mod summary;
 
 pub use error::DataError;
 pub use parse::{parse_data, parse_rows, parse_rul, write_data, write_rows, write_rul, RawEngine, RawSubset};
-pub use prep::{prepare, FeatureSet, HealthThresholds, PrepConfig, Prepared, Preprocessing};
+pub use prep::{prepare, EngineSplit, FeatureSet, HealthThresholds, PrepConfig, Prepared, Preprocessing};
 pub use schema::{Column, Role, Rows, Schema};
 pub use source::cmapss::KEPT_SENSORS;
 pub use source::synthetic::{self, SyntheticConfig};

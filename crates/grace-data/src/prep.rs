@@ -99,6 +99,11 @@ pub struct PrepConfig {
     pub folds: usize,
     /// The fold held out for validation, `0..folds`.
     pub fold: usize,
+    /// Share of the validation engines (the hold-out or the fold) moved, by a choice seeded from
+    /// `seed`, into a calibration set for conformal intervals (0 = off): those engines neither train
+    /// nor select the checkpoint. Not written when 0, so older files stay as they were.
+    #[serde(skip_serializing_if = "is_off")]
+    pub calibration: f64,
     /// Exponential smoothing of the normalised features along each engine's cycles, α in [0, 1):
     /// s₀ = x₀, sₜ = α·sₜ₋₁ + (1 − α)·xₜ (0 = off). Causal, so a last window sees only its past.
     pub smoothing: f64,
@@ -121,11 +126,16 @@ impl Default for PrepConfig {
             val_fraction: 0.2,
             folds: 0,
             fold: 0,
+            calibration: 0.0,
             smoothing: 0.0,
             eps: 1e-8,
             seed: 42,
         }
     }
+}
+
+fn is_off(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl PrepConfig {
@@ -144,6 +154,9 @@ impl PrepConfig {
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad(format!("val_fraction {} must be in [0, 1)", self.val_fraction));
+        }
+        if !(0.0..1.0).contains(&self.calibration) {
+            return bad(format!("calibration {} must be in [0, 1) (0 = off)", self.calibration));
         }
         if !(0.0..1.0).contains(&self.smoothing) {
             return bad(format!("smoothing {} must be in [0, 1) (0 = off)", self.smoothing));
@@ -661,7 +674,11 @@ pub struct Prepared {
     pub name: String,
     pub preprocessing: Preprocessing,
     pub train: Split,
+    /// The validation engines that select the checkpoint (all of them when calibration is off).
     pub val: Split,
+    /// The validation engines set aside for conformal calibration (`calibration` > 0): never
+    /// trained on and never looked at by selection; empty when calibration is off.
+    pub calibration: Split,
     pub test: Split,
     /// RUL-file truth per test engine, before the R_max cap (the capped value is the last
     /// cycle's target in `test`).
@@ -669,6 +686,7 @@ pub struct Prepared {
     /// Unit ids per split, in engine order (ascending).
     pub train_units: Vec<u32>,
     pub val_units: Vec<u32>,
+    pub calibration_units: Vec<u32>,
     pub test_units: Vec<u32>,
 }
 
@@ -732,6 +750,56 @@ pub fn held_out_engines(n_engines: usize, config: &PrepConfig) -> Result<Vec<usi
     Ok(v)
 }
 
+/// Which training engines (indices, each list ascending) train, select the checkpoint and calibrate
+/// intervals. The one place the engines are dealt, for training and for re-scoring alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSplit {
+    pub train: Vec<usize>,
+    pub selection: Vec<usize>,
+    pub calibration: Vec<usize>,
+}
+
+impl EngineSplit {
+    /// The validation engines of `config` (hold-out or fold), of which `calibration` are moved to
+    /// calibration by a seeded choice (docs/reference.md §2.7).
+    pub fn of(n_engines: usize, config: &PrepConfig) -> Result<Self, DataError> {
+        let held = held_out_engines(n_engines, config)?;
+        let (selection, calibration) = calibration_engines(&held, config.calibration, config.seed)?;
+        let train = (0..n_engines).filter(|i| held.binary_search(i).is_err()).collect();
+        Ok(EngineSplit { train, selection, calibration })
+    }
+}
+
+/// Splits the validation engines `held` (ascending) into (selection, calibration), both ascending:
+/// round(`fraction` × |held|) engines, chosen by a permutation seeded from `seed` (salted, so it
+/// is not the permutation that chose the validation engines), calibrate. A fraction that leaves
+/// either side empty is refused rather than bent: the caller asked for something that cannot be.
+pub fn calibration_engines(held: &[usize], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+    if fraction == 0.0 {
+        return Ok((held.to_vec(), Vec::new()));
+    }
+    let n = held.len();
+    let n_cal = (fraction * n as f64).round() as usize;
+    if n_cal == 0 || n_cal == n {
+        let side = if n_cal == 0 { "no calibration engine" } else { "no engine to select the checkpoint" };
+        return Err(DataError::Config(format!(
+            "data.prep.calibration = {fraction} of the {n} validation engines leaves {side}: choose a share \
+             that rounds to between 1 and {} engines, or hold out more engines (data.prep.val_fraction, \
+             data.prep.folds)",
+            n.saturating_sub(1)
+        )));
+    }
+    let mut order = held.to_vec();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ CALIBRATION_SALT));
+    let mut calibration = order[..n_cal].to_vec();
+    calibration.sort_unstable();
+    let selection = held.iter().copied().filter(|i| calibration.binary_search(i).is_err()).collect();
+    Ok((selection, calibration))
+}
+
+/// Salt of the calibration choice ("calibrat" in ASCII).
+const CALIBRATION_SALT: u64 = 0x6361_6c69_6272_6174;
+
 /// Runs docs/reference.md §2 on one data set: split engines, fit on the training part, apply everywhere.
 pub fn prepare(raw: &RawSubset, config: &PrepConfig) -> Result<Prepared, DataError> {
     config.validate()?;
@@ -745,17 +813,9 @@ pub fn prepare(raw: &RawSubset, config: &PrepConfig) -> Result<Prepared, DataErr
             raw.test_rul.len()
         )));
     }
-    let val_idx = held_out_engines(raw.train.len(), config)?;
-    let mut is_val = vec![false; raw.train.len()];
-    val_idx.iter().for_each(|&i| is_val[i] = true);
-    let (mut tr, mut va) = (Vec::new(), Vec::new());
-    for (e, v) in raw.train.iter().zip(&is_val) {
-        if *v {
-            va.push(e.clone())
-        } else {
-            tr.push(e.clone())
-        }
-    }
+    let held = EngineSplit::of(raw.train.len(), config)?;
+    let pick = |idx: &[usize]| idx.iter().map(|&i| raw.train[i].clone()).collect::<Vec<_>>();
+    let (tr, va, ca) = (pick(&held.train), pick(&held.selection), pick(&held.calibration));
     let k = config.n_conditions.unwrap_or(raw.default_conditions);
     let (training, testing) = (format!("{} training", raw.name), format!("{} test", raw.name));
     let pre = Preprocessing::fit_labelled(&raw.schema, &tr, k, config, &training)?;
@@ -763,16 +823,19 @@ pub fn prepare(raw: &RawSubset, config: &PrepConfig) -> Result<Prepared, DataErr
     let split = |engines: Vec<Engine>| Split { engines, n_features: nf, window: config.window };
     let train = split(pre.apply_labelled(&tr, None, &training)?);
     let val = split(pre.apply_labelled(&va, None, &training)?);
+    let calibration = split(pre.apply_labelled(&ca, None, &training)?);
     let test = split(pre.apply_labelled(&raw.test, Some(&raw.test_rul), &testing)?);
     Ok(Prepared {
         name: raw.name.clone(),
         train_units: tr.iter().map(|e| e.unit).collect(),
         val_units: va.iter().map(|e| e.unit).collect(),
+        calibration_units: ca.iter().map(|e| e.unit).collect(),
         test_units: raw.test.iter().map(|e| e.unit).collect(),
         test_truth_uncapped: raw.test_rul.iter().map(|&v| v as f32).collect(),
         preprocessing: pre,
         train,
         val,
+        calibration,
         test,
     })
 }
@@ -813,6 +876,36 @@ mod tests {
         assert_eq!(validation_indices(2, 0.99, 0).len(), 1);
         assert!(validation_indices(1, 0.5, 0).is_empty());
         assert!(validation_indices(10, 0.0, 0).is_empty());
+    }
+
+    #[test]
+    fn calibration_takes_a_seeded_share_of_the_validation_engines_only() {
+        let cfg = |calibration, seed| PrepConfig { val_fraction: 0.2, calibration, seed, ..Default::default() };
+        // FD001's shape: 100 training engines, 20 held out, half of them calibrate.
+        let s = EngineSplit::of(100, &cfg(0.5, 42)).unwrap();
+        assert_eq!((s.train.len(), s.selection.len(), s.calibration.len()), (80, 10, 10));
+        let mut held: Vec<usize> = s.selection.iter().chain(&s.calibration).copied().collect();
+        held.sort_unstable();
+        assert_eq!(held, validation_indices(100, 0.2, 42), "calibration comes out of validation only");
+        assert!(s.calibration.iter().all(|i| !s.train.contains(i) && !s.selection.contains(i)));
+        assert_eq!(s, EngineSplit::of(100, &cfg(0.5, 42)).unwrap());
+        assert_ne!(s.calibration, EngineSplit::of(100, &cfg(0.5, 43)).unwrap().calibration);
+        // off: today's split exactly
+        let off = EngineSplit::of(100, &cfg(0.0, 42)).unwrap();
+        assert_eq!((off.selection, off.calibration.len()), (validation_indices(100, 0.2, 42), 0));
+        // a fold is split the same way
+        let fold = PrepConfig { folds: 4, fold: 1, calibration: 0.25, ..Default::default() };
+        let f = EngineSplit::of(10, &fold).unwrap();
+        assert_eq!((f.selection.len(), f.calibration.len(), f.train.len()), (2, 1, 7));
+        // shares that leave a side empty are refused, naming the key
+        for (n, frac, why) in [(20, 0.01, "no calibration engine"), (2, 0.9, "no engine to select")] {
+            let e = calibration_engines(&(0..n).collect::<Vec<_>>(), frac, 0).unwrap_err().to_string();
+            assert!(e.contains("data.prep.calibration") && e.contains(why), "{e}");
+        }
+        let e = EngineSplit::of(10, &PrepConfig { val_fraction: 0.0, calibration: 0.5, ..Default::default() });
+        assert!(e.unwrap_err().to_string().contains("of the 0 validation engines"));
+        let e = PrepConfig { calibration: 1.0, ..Default::default() }.check().unwrap_err();
+        assert!(e.contains("calibration 1 must be in [0, 1)"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,45 @@ pub struct RunConfig {
     pub model: ModelSection,
     pub method: MethodConfig,
     pub train: TrainParams,
+    /// Interval settings; not written while they are the defaults, so older configs stay as they were.
+    #[serde(default, skip_serializing_if = "EvalConfig::is_default")]
+    pub eval: EvalConfig,
+}
+
+/// How calibrated intervals are built when `data.prep.calibration` sets engines aside
+/// (docs/intervals.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Nominal coverage levels, each in (0, 1).
+    pub coverage: Vec<f64>,
+    /// Test-like cuts (seeded truncation points) per calibration engine.
+    pub cuts_per_engine: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig { coverage: vec![0.8, 0.9, 0.95], cuts_per_engine: 10 }
+    }
+}
+
+impl EvalConfig {
+    fn is_default(&self) -> bool {
+        *self == EvalConfig::default()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.coverage.is_empty() {
+            return Err("eval.coverage must name at least one level, e.g. [0.9]".into());
+        }
+        if let Some(l) = self.coverage.iter().find(|l| !(l.is_finite() && **l > 0.0 && **l < 1.0)) {
+            return Err(format!("eval.coverage: level {l} must be in (0, 1)"));
+        }
+        if self.cuts_per_engine == 0 {
+            return Err("eval.cuts_per_engine must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,7 +263,7 @@ impl Default for TrainParams {
             early_stop_patience: 60,
             clip_norm: 1.0,
             ema_decay: 0.999,
-            grad_log_every: 1,
+            grad_log_every: 10,
             device: "auto".into(),
             threads: 0,
             eval_batch_size: 1024,
@@ -282,6 +321,7 @@ impl RunConfig {
             model: ModelSection { preset: preset.into(), config: ModelConfig::preset(preset, n_features)? },
             method: MethodConfig::default(),
             train: TrainParams::default(),
+            eval: EvalConfig::default(),
         })
     }
 
@@ -356,6 +396,7 @@ impl RunConfig {
         }
         // The data settings too, so that a NaN or absurd one stops the run before anything is written.
         self.data.prep.check().map_err(|m| format!("data.prep: {m}"))?;
+        self.eval.check()?;
         if self.data.is_synthetic() {
             self.data.synthetic.check().map_err(|m| format!("data.synthetic: {m}"))?;
         }
@@ -422,7 +463,8 @@ fn leaf_paths(t: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<(String, 
     }
 }
 
-fn merge(base: &mut toml::Table, overlay: toml::Table) {
+/// Deep merge of TOML tables: `overlay`'s values win, sections merge key by key.
+pub fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (k, v) in overlay {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
@@ -589,5 +631,30 @@ mod tests {
         let e =
             RunConfig::resolve("small", None, &["data.prep.folds=5".into(), "data.prep.fold=5".into()]).unwrap_err();
         assert!(e.contains("data.prep: fold 5 must be below folds (5)"), "{e}");
+    }
+
+    #[test]
+    fn interval_keys_are_off_by_default_and_leave_older_files_unchanged() {
+        let c = RunConfig::resolve("small", None, &[]).unwrap();
+        assert_eq!(
+            (c.data.prep.calibration, c.eval.coverage.clone(), c.eval.cuts_per_engine),
+            (0.0, vec![0.8, 0.9, 0.95], 10)
+        );
+        let text = c.to_toml();
+        assert!(!text.contains("calibration") && !text.contains("[eval]"), "{text}");
+        let sets = ["data.prep.calibration=0.5", "eval.coverage=[0.9]", "eval.cuts_per_engine=3"].map(String::from);
+        let c = RunConfig::resolve("small", None, &sets).unwrap();
+        assert_eq!((c.data.prep.calibration, c.eval.coverage.clone(), c.eval.cuts_per_engine), (0.5, vec![0.9], 3));
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        for (set, want) in [
+            ("data.prep.calibration=1.0", "data.prep: calibration 1 must be in [0, 1)"),
+            ("eval.coverage=[0.9, 1.0]", "eval.coverage: level 1 must be in (0, 1)"),
+            ("eval.coverage=[]", "eval.coverage must name at least one level"),
+            ("eval.cuts_per_engine=0", "eval.cuts_per_engine must be at least 1"),
+            ("eval.levels=[0.9]", "levels"),
+        ] {
+            let e = RunConfig::resolve("small", None, &[set.to_string()]).unwrap_err();
+            assert!(e.contains(want), "{set}: {e}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::checkpoint::first_non_finite;
 use crate::config::RunConfig;
+use crate::intervals::{self, CalibrationRecord};
 use crate::io::{write_atomic, write_json_atomic};
 use crate::model::DualTaskModel;
 use crate::setup::recorded_data;
@@ -57,7 +58,7 @@ pub fn predict(model: &DualTaskModel, split: &Split, refs: &[WindowRef], batch: 
 }
 
 /// One row of `predictions.csv`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnginePrediction {
     pub engine: u32,
     pub truth: f64,
@@ -119,10 +120,9 @@ pub fn cut_windows(split: &Split, seed: u64) -> Vec<WindowRef> {
         .enumerate()
         .filter(|(_, e)| e.n_cycles() > 0)
         .map(|(i, e)| {
-            let n = e.n_cycles();
-            // keep at least a tenth of the life, as the shortest NASA test engines do
-            let lo = (n / 10).max(1).min(n);
-            WindowRef { engine: i as u32, end: rng.gen_range(lo - 1..n) as u32 }
+            // the cut rule of the calibration cuts (docs/intervals.md)
+            let first = grace_core::conformal::first_cut(e.n_cycles());
+            WindowRef { engine: i as u32, end: rng.gen_range(first..e.n_cycles()) as u32 }
         })
         .collect()
 }
@@ -164,16 +164,23 @@ pub(crate) fn finish(
     summary: &TrainingSummary,
 ) -> anyhow::Result<RunResults> {
     let (_vs, best) = load_best(dir, cfg, device)?;
-    let (mut results, rows) = score(cfg, data, &best, device, summary, &dir.join(BEST_FILE))?;
+    let (mut results, rows, calibration) = score(cfg, data, &best, device, summary, &dir.join(BEST_FILE))?;
     results.protocol.data_fingerprint = recorded_data(dir)?.map(|r| r.fingerprint).unwrap_or_default();
     write_predictions(&dir.join(PREDICTIONS_FILE), &rows)?;
+    if let Some(c) = calibration {
+        c.write(dir)?;
+    }
     write_json_atomic(&dir.join(RESULTS_FILE), &results)?;
     Ok(results)
 }
 
+/// What [`score`] gives: the results, one row per test engine, and the calibration fitted on the
+/// calibration engines (`None` when calibration is off).
+pub type Scored = (RunResults, Vec<EnginePrediction>, Option<CalibrationRecord>);
+
 /// The test-set evaluation shared by training and `grace evaluate`, so both give the same numbers:
-/// the results and one row per test engine, checked to be finite (`weights` is the file blamed
-/// otherwise). Nothing is written.
+/// the results, one row per test engine and the calibration, checked to be finite (`weights` is
+/// the file blamed otherwise). Nothing is written.
 pub fn score(
     cfg: &RunConfig,
     data: &Prepared,
@@ -181,7 +188,7 @@ pub fn score(
     device: Device,
     summary: &TrainingSummary,
     weights: &Path,
-) -> anyhow::Result<(RunResults, Vec<EnginePrediction>)> {
+) -> anyhow::Result<Scored> {
     let b = cfg.train.eval_batch_size;
     let (test, rows) = test_report(model, data, b, device);
     let cut = predict(model, &data.val, &cut_windows(&data.val, cfg.train.seed), b, device);
@@ -210,9 +217,16 @@ pub fn score(
         steps: summary.steps,
         train_seconds: summary.train_seconds,
         versions: versions(device),
+        intervals: None,
     };
     ensure_finite(&results, &rows, weights)?;
-    Ok((results, rows))
+    let pred: Vec<f64> = rows.iter().map(|r| r.prediction).collect();
+    let calibrated = intervals::calibrate(cfg, model, data, device, &pred)?;
+    let (results, record) = match calibrated {
+        Some((record, summary)) => (RunResults { intervals: Some(summary), ..results }, Some(record)),
+        None => (results, None),
+    };
+    Ok((results, rows, record))
 }
 
 /// Refuses scores that are not numbers: weights that predict NaN are damaged or diverged, and
@@ -282,6 +296,7 @@ fn protocol(cfg: &RunConfig, data: &Prepared) -> Protocol {
         features: data.preprocessing.feature_names.clone(),
         n_conditions: data.preprocessing.n_conditions(),
         data_fingerprint: String::new(),
+        calibration_units: data.calibration_units.clone(),
     }
 }
 

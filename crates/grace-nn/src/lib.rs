@@ -9,6 +9,7 @@ pub mod diagnose;
 pub mod evaluate;
 mod fault;
 pub use grace_core::io;
+pub mod intervals;
 pub mod logs;
 pub mod memory;
 pub mod model;

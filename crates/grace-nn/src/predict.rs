@@ -3,12 +3,15 @@
 
 use crate::config::RunConfig;
 use crate::evaluate;
+use crate::intervals::ensemble::ensemble_calibration_of;
+use crate::intervals::{CalibrationRecord, CALIBRATION_FILE};
 use crate::io::write_atomic;
 use crate::train::{device_of, load_best, BEST_FILE, CONFIG_FILE, PREPROCESSING_FILE};
 use anyhow::{anyhow, bail, Context};
+use grace_core::conformal::{combine, Combine, IntervalKind};
 use grace_data::{parse_rows, Preprocessing, Split};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod warnings;
 pub use warnings::{unfinished, unlike_training, INPUT_SIGMA_LIMIT, SETTINGS_SIGMA_LIMIT};
@@ -48,6 +51,36 @@ pub struct EngineForecast {
     pub condition: u8,
     /// Fewer cycles than the window: the first cycle was repeated to fill it.
     pub front_padded: bool,
+    /// Calibrated bounds per coverage level, when the run has `calibration.json` (docs/intervals.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Bounds>,
+}
+
+/// The calibrated bounds of one prediction at one coverage level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    pub level: f64,
+    /// One-sided: RUL ≥ `at_least` with probability `level` (the lower-bound kind).
+    pub at_least: f64,
+    /// Two-sided symmetric interval; `upper` is `None` when the calibration set was too small
+    /// for the level.
+    pub lower: f64,
+    pub upper: Option<f64>,
+}
+
+/// Adds the lower-bound and symmetric intervals of `record` at each of its levels to every engine.
+fn attach_bounds(record: &CalibrationRecord, engines: &mut [EngineForecast]) -> anyhow::Result<()> {
+    let pred: Vec<f64> = engines.iter().map(|e| e.rul).collect();
+    let kind = |k| record.of_kind(k).with_context(|| format!("{CALIBRATION_FILE} has no {k:?} calibration"));
+    let one_sided = kind(IntervalKind::LowerBound)?.apply(&pred, None)?;
+    let symmetric = kind(IntervalKind::Symmetric)?.apply(&pred, None)?;
+    for (l, s) in one_sided.iter().zip(&symmetric) {
+        for (i, e) in engines.iter_mut().enumerate() {
+            let (a, b) = (l.intervals[i], s.intervals[i]);
+            e.intervals.push(Bounds { level: l.level, at_least: a.lower, lower: b.lower, upper: b.upper });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,9 +166,14 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
                 p_critical: p.probs[i][2],
                 condition: *e.condition.last().expect("parsed engines have at least one cycle"),
                 front_padded: e.n_cycles() < window,
+                intervals: Vec::new(),
             }
         })
         .collect::<Vec<EngineForecast>>();
+    let mut engines = engines;
+    if let Some(record) = CalibrationRecord::load(dir)? {
+        attach_bounds(&record, &mut engines)?;
+    }
     let mut warnings: Vec<String> = unfinished(dir, cfg.train.epochs).into_iter().collect();
     warnings.extend(engines.iter().filter(|e| e.front_padded).map(|e| {
         format!(
@@ -167,15 +205,98 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
     })
 }
 
-/// Writes the per-engine predictions as CSV, atomically.
+/// Predicts with the ensemble of the finished runs `dirs`: every member predicts every engine, the
+/// RUL predictions combine per engine by `how` and the class probabilities by their mean; the bounds
+/// come from the members' combined calibration (as `grace evaluate --runs` fits it). Members that
+/// differ in preprocessing or data are refused.
+pub fn predict_ensemble(
+    dirs: &[PathBuf],
+    engines_file: &Path,
+    device: Option<&str>,
+    how: Combine,
+) -> anyhow::Result<Forecast> {
+    let record = ensemble_calibration_of(dirs, how)?;
+    let forecasts = dirs.iter().map(|d| predict_file(d, engines_file, device)).collect::<anyhow::Result<Vec<_>>>()?;
+    let ruls: Vec<Vec<f64>> = forecasts.iter().map(|f| f.engines.iter().map(|e| e.rul).collect()).collect();
+    let rul = combine(&ruls, how)?;
+    let mean_prob = |i: usize, p: fn(&EngineForecast) -> f64| {
+        forecasts.iter().map(|f| p(&f.engines[i])).sum::<f64>() / forecasts.len() as f64
+    };
+    let mut first = forecasts[0].clone();
+    for (i, e) in first.engines.iter_mut().enumerate() {
+        let probs = [mean_prob(i, |e| e.p_normal), mean_prob(i, |e| e.p_degrading), mean_prob(i, |e| e.p_critical)];
+        let class = (0..3).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+        *e = EngineForecast {
+            rul: rul[i],
+            health: HEALTH_NAMES[class].to_string(),
+            health_class: class,
+            p_normal: probs[0],
+            p_degrading: probs[1],
+            p_critical: probs[2],
+            intervals: Vec::new(),
+            ..e.clone()
+        };
+    }
+    if let Some(record) = &record {
+        attach_bounds(record, &mut first.engines)?;
+    }
+    let mut warnings: Vec<String> = forecasts.into_iter().flat_map(|f| f.warnings).collect();
+    warnings.sort();
+    warnings.dedup();
+    first.warnings = warnings;
+    first.header.run_dir = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    first.header.note = format!(
+        "ensemble of {} runs ({} per engine; health probabilities averaged); {}",
+        dirs.len(),
+        how.name(),
+        first.header.note
+    );
+    Ok(first)
+}
+
+/// Writes the per-engine predictions as CSV, atomically; calibrated bounds become the columns
+/// `at_least_L`, `lower_L` and `upper_L` per level L (an unbounded `upper` is left empty).
 pub fn write_csv(path: &Path, engines: &[EngineForecast]) -> anyhow::Result<()> {
     write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp)
             .with_context(|| format!("writing {} (is the folder writable?)", path.display()))?;
-        for e in engines {
-            w.serialize(e)?;
+        match engines.first().map(|e| e.intervals.as_slice()) {
+            Some(levels) if !levels.is_empty() => {
+                let mut header = base_record(&engines[0], true)?;
+                for b in levels {
+                    let l = level_label(b.level);
+                    header.extend([format!("at_least_{l}"), format!("lower_{l}"), format!("upper_{l}")]);
+                }
+                w.write_record(&header)?;
+                for e in engines {
+                    let mut row = base_record(e, false)?;
+                    for b in &e.intervals {
+                        let upper = b.upper.map(|u| u.to_string()).unwrap_or_default();
+                        row.extend([b.at_least.to_string(), b.lower.to_string(), upper]);
+                    }
+                    w.write_record(&row)?;
+                }
+            }
+            _ => engines.iter().try_for_each(|e| w.serialize(e))?,
         }
         w.flush()?;
         Ok(())
     })
+}
+
+/// The columns of one engine without its bounds, exactly as the plain CSV writes them (or their
+/// names, for the header).
+fn base_record(e: &EngineForecast, header: bool) -> anyhow::Result<Vec<String>> {
+    let mut w = csv::WriterBuilder::new().has_headers(header).from_writer(Vec::new());
+    w.serialize(EngineForecast { intervals: Vec::new(), ..e.clone() })?;
+    let bytes = w.into_inner().map_err(|e| anyhow!("{e}"))?;
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes.as_slice());
+    let first = r.records().next().context("a serialised row")??;
+    Ok(first.iter().map(String::from).collect())
+}
+
+/// A level as a column suffix: 0.9 → "0.9", 0.95 → "0.95".
+fn level_label(level: f64) -> String {
+    let s = format!("{level:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

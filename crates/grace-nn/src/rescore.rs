@@ -9,8 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use grace_core::lock::RunLock;
 use grace_core::results::RunResults;
 use grace_core::rundir::{BEST_FILE, CONFIG_FILE, DATA_FILE, PREDICTIONS_FILE, PREPROCESSING_FILE, RESULTS_FILE};
-use grace_data::prep::held_out_engines;
-use grace_data::{Prepared, Preprocessing, RawSubset, Split};
+use grace_data::{EngineSplit, Prepared, Preprocessing, RawSubset, Split};
 use std::path::Path;
 use tch::Device;
 
@@ -53,9 +52,12 @@ pub fn evaluate_run(dir: &Path, device: Option<&str>) -> anyhow::Result<RunResul
     }
     let weights = dir.join(BEST_FILE);
     let (_vs, model) = load_best(dir, &cfg, device)?;
-    let (mut results, rows) = score(&cfg, &data, &model, device, &summary_of(&previous), &weights)?;
+    let (mut results, rows, calibration) = score(&cfg, &data, &model, device, &summary_of(&previous), &weights)?;
     results.protocol.data_fingerprint = record.fingerprint;
     write_predictions(&dir.join(PREDICTIONS_FILE), &rows)?;
+    if let Some(c) = calibration {
+        c.write(dir)?;
+    }
     Ok(results)
 }
 
@@ -78,7 +80,7 @@ pub fn evaluate_on(dir: &Path, other: &OtherData, device: Option<&str>) -> anyho
     let data = prepare_with(&raw, &pre)?;
     let weights = dir.join(BEST_FILE);
     let (_vs, model) = load_best(dir, &cfg, device)?;
-    let (mut results, rows) = score(&cfg, &data, &model, device, &summary_of(&previous), &weights)?;
+    let (mut results, rows, calibration) = score(&cfg, &data, &model, device, &summary_of(&previous), &weights)?;
     results.protocol.data_fingerprint = record.fingerprint.clone();
     results.subset = data.name.clone();
     results.synthetic = data_cfg.data.is_synthetic();
@@ -86,6 +88,9 @@ pub fn evaluate_on(dir: &Path, other: &OtherData, device: Option<&str>) -> anyho
     let _lock = RunLock::acquire(other.out, "grace evaluate --out")?;
     write_predictions(&other.out.join(PREDICTIONS_FILE), &rows)?;
     write_json_atomic(&other.out.join(DATA_FILE), &record)?;
+    if let Some(c) = calibration {
+        c.write(other.out)?;
+    }
     write_json_atomic(&other.out.join(RESULTS_FILE), &results)?;
     Ok(results)
 }
@@ -150,20 +155,21 @@ fn prepare_with(raw: &RawSubset, pre: &Preprocessing) -> anyhow::Result<Prepared
         );
     }
     let c = &pre.config;
-    let val = held_out_engines(raw.train.len(), c)?;
-    let (va, tr): (Vec<_>, Vec<_>) = raw.train.iter().enumerate().partition(|(i, _)| val.contains(i));
-    let va: Vec<_> = va.into_iter().map(|(_, e)| e.clone()).collect();
-    let tr: Vec<_> = tr.into_iter().map(|(_, e)| e.clone()).collect();
+    let held = EngineSplit::of(raw.train.len(), c)?;
+    let pick = |idx: &[usize]| idx.iter().map(|&i| raw.train[i].clone()).collect::<Vec<_>>();
+    let (tr, va, ca) = (pick(&held.train), pick(&held.selection), pick(&held.calibration));
     let split = |engines| Split { engines, n_features: pre.n_features(), window: c.window };
     Ok(Prepared {
         name: raw.name.clone(),
         train_units: tr.iter().map(|e| e.unit).collect(),
         val_units: va.iter().map(|e| e.unit).collect(),
+        calibration_units: ca.iter().map(|e| e.unit).collect(),
         test_units: raw.test.iter().map(|e| e.unit).collect(),
         test_truth_uncapped: raw.test_rul.iter().map(|&v| v as f32).collect(),
         // nothing is trained here: the training engines only count in the protocol
         train: split(Vec::new()),
         val: split(pre.apply(&va, None)?),
+        calibration: split(pre.apply(&ca, None)?),
         test: split(pre.apply(&raw.test, Some(&raw.test_rul))?),
         preprocessing: pre.clone(),
     })

@@ -144,4 +144,54 @@ mod tests {
         held.sort_unstable();
         assert_eq!(held, (1..=10).collect::<Vec<u32>>());
     }
+
+    /// Checks that calibration engines came out of the validation set of `off` (the same config
+    /// without calibration), and train and select nothing.
+    fn check_calibration_split(off: &Prepared, on: &Prepared) {
+        assert_eq!(on.train_units, off.train_units, "calibration engines are validation engines, never training ones");
+        let mut held: Vec<u32> = on.val_units.iter().chain(&on.calibration_units).copied().collect();
+        held.sort_unstable();
+        assert_eq!(held, off.val_units);
+        assert!(on.calibration_units.iter().all(|u| !on.val_units.contains(u)));
+        let units = |s: &grace_data::Split| s.engines.iter().map(|e| e.unit).collect::<Vec<_>>();
+        assert_eq!((units(&on.val), units(&on.calibration)), (on.val_units.clone(), on.calibration_units.clone()));
+        assert_eq!(on.preprocessing.mean, off.preprocessing.mean, "the fit sees the training engines only");
+    }
+
+    #[test]
+    fn calibration_engines_are_a_seeded_half_of_the_synthetic_validation_engines() {
+        let cfg = |sets: &[&str]| {
+            let mut all = vec!["data.synthetic.n_train=20".to_string(), "data.synthetic.n_test=2".to_string()];
+            all.extend(sets.iter().map(|s| s.to_string()));
+            RunConfig::resolve("small", None, &all).unwrap()
+        };
+        let off = load_data(&cfg(&[])).unwrap();
+        let on = load_data(&cfg(&["data.prep.calibration=0.5"])).unwrap();
+        assert_eq!((on.val_units.len(), on.calibration_units.len()), (2, 2));
+        check_calibration_split(&off, &on);
+        assert_eq!(on.calibration_units, load_data(&cfg(&["data.prep.calibration=0.5"])).unwrap().calibration_units);
+        assert!(off.calibration.engines.is_empty() && off.calibration_units.is_empty());
+        let e = load_data(&cfg(&["data.prep.calibration=0.1"])).unwrap_err().to_string();
+        assert!(
+            e.contains("data.prep.calibration = 0.1 of the 4 validation engines leaves no calibration engine"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fd001_calibration_half_gives_ten_selection_and_ten_calibration_engines() {
+        let Ok(dir) = std::env::var("GRACE_CMAPSS_DIR") else {
+            eprintln!("skipped: GRACE_CMAPSS_DIR is not set");
+            return;
+        };
+        let cfg = |sets: &[&str]| {
+            let mut all = vec![format!("data.source=\"{dir}\""), "data.subset=\"FD001\"".to_string()];
+            all.extend(sets.iter().map(|s| s.to_string()));
+            RunConfig::resolve("small", None, &all).unwrap()
+        };
+        let off = load_data(&cfg(&[])).unwrap();
+        let on = load_data(&cfg(&["data.prep.calibration=0.5"])).unwrap();
+        assert_eq!((on.train_units.len(), on.val_units.len(), on.calibration_units.len()), (80, 10, 10));
+        check_calibration_split(&off, &on);
+    }
 }

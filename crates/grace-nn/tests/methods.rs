@@ -21,6 +21,7 @@ fn tiny(method: &str, extra: &[&str]) -> RunConfig {
         "train.threads=1".into(),
         "train.device=\"cpu\"".into(),
         "train.warmup_epochs=0".into(),
+        "train.grad_log_every=1".into(),
         "data.synthetic.n_train=10".into(),
         "data.synthetic.n_test=4".into(),
         "data.synthetic.max_life=200".into(),

@@ -1,5 +1,5 @@
 //! The report's figures, drawn with plotters to both PNG (for viewing) and SVG (for papers):
-//! line panels, predicted-vs-true, the NASA-shaded error histogram, confusion matrix, Pareto scatter.
+//! line panels with shaded bands, predicted-vs-true, NASA-shaded error histogram, confusion, Pareto.
 
 use crate::io::write_atomic;
 use plotters::coord::Shift;
@@ -133,6 +133,24 @@ impl Series {
     }
 }
 
+/// A shaded range drawn under the series of a panel, e.g. a prediction interval: (x, low, high).
+#[derive(Debug, Clone)]
+pub struct Band {
+    pub label: Option<String>,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+impl Band {
+    /// The outline of the band: along the high edge, then back along the low one.
+    fn outline(&self, ty: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        let ok = |p: &&(f64, f64, f64)| p.0.is_finite() && ty(p.1).is_finite() && ty(p.2).is_finite();
+        let upper = self.points.iter().filter(ok).map(|p| (p.0, ty(p.2)));
+        let lower = self.points.iter().rev().filter(ok).map(|p| (p.0, ty(p.1)));
+        upper.chain(lower).collect()
+    }
+}
+
 /// One chart: series on shared axes; `log_y` plots log10(y) with ticks labelled in y.
 #[derive(Debug, Clone, Default)]
 pub struct Panel {
@@ -146,11 +164,14 @@ pub struct Panel {
     pub y_range: Option<(f64, f64)>,
     /// Ticks only at whole numbers (epochs, ranks): no "epoch 0.5".
     pub x_integer: bool,
+    /// Shaded ranges, drawn first so the series stay visible on top.
+    pub bands: Vec<Band>,
 }
 
 impl Panel {
     pub fn is_empty(&self) -> bool {
         self.series.iter().all(|s| s.points.iter().all(|p| !p.0.is_finite() || !p.1.is_finite()))
+            && self.bands.iter().all(|b| b.outline(|y| y).is_empty())
     }
 }
 
@@ -194,11 +215,13 @@ where
         p.series
             .iter()
             .flat_map(|s| s.points.iter().map(|&(x, y)| (x, ty(y))))
+            .chain(p.bands.iter().flat_map(|b| b.outline(ty)))
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
     let (x0, x1) = range(pts().map(|q| q.0).chain(p.vlines.iter().map(|v| v.0)));
     let (y0, mut y1) = p.y_range.map(|(a, b)| (ty(a), ty(b))).unwrap_or_else(|| range(pts().map(|q| q.1)));
-    if p.y_range.is_none() && (p.series.iter().any(|s| s.label.is_some()) || !p.vlines.is_empty()) {
+    let legend = p.series.iter().any(|s| s.label.is_some()) || p.bands.iter().any(|b| b.label.is_some());
+    if p.y_range.is_none() && (legend || !p.vlines.is_empty()) {
         // headroom so the legend (upper right) does not hide the data
         y1 += (y1 - y0) * 0.22;
     }
@@ -239,6 +262,15 @@ where
         return Ok(());
     }
     let mut labelled = false;
+    for b in &p.bands {
+        let c = b.color;
+        let anno = chart.draw_series(std::iter::once(Polygon::new(b.outline(ty), c.mix(0.25).filled())))?;
+        if let Some(l) = &b.label {
+            anno.label(l.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], c.mix(0.35).filled()));
+            labelled = true;
+        }
+    }
     for s in &p.series {
         let data: Vec<(f64, f64)> =
             s.points.iter().map(|&(x, y)| (x, ty(y))).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();

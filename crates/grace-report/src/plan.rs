@@ -73,16 +73,53 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
     Ok(seeds)
 }
 
+/// A named method with changed parameters, a row of its own in the tables: for example the
+/// fixed floor-weight ablation `amnl_floor` = `amnl` with `method.fixed_weights=[0.0476,0.9524]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    pub name: String,
+    /// The registry method it trains.
+    pub method: String,
+    /// `--set KEY=VALUE` pairs for its runs only.
+    pub sets: Vec<String>,
+}
+
+impl Variant {
+    /// `NAME=METHOD KEY=VALUE …` (whitespace-separated), as `grace sweep --variant` takes it.
+    pub fn parse(text: &str) -> anyhow::Result<Variant> {
+        let mut words = text.split_whitespace();
+        let head = words.next().unwrap_or_default();
+        let Some((name, method)) = head.split_once('=') else {
+            bail!("--variant {text:?}: expected NAME=METHOD KEY=VALUE …, e.g. 'amnl_floor=amnl method.fixed_weights=[0.0476,0.9524]'");
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            bail!("--variant {text:?}: the name {name:?} must be letters, digits, _ or - (it names run directories)");
+        }
+        let sets: Vec<String> = words.map(String::from).collect();
+        if let Some(bad) = sets.iter().find(|s| !s.contains('=')) {
+            bail!("--variant {text:?}: {bad:?} is not KEY=VALUE");
+        }
+        if sets.iter().any(|s| s.trim_start().starts_with("method.name")) {
+            bail!("--variant {text:?}: the method is the part after {name}=");
+        }
+        Ok(Variant { name: name.to_string(), method: method.to_string(), sets })
+    }
+}
+
 /// What `grace sweep` records in the sweep directory: the grid and the settings every run shares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub data: String,
     pub synthetic: bool,
     pub subsets: Vec<String>,
+    /// Registry methods and variant names, in flag order.
     pub methods: Vec<String>,
     pub seeds: Vec<u64>,
     /// The `grace train` arguments common to all runs (data, config, --set, …).
     pub train_args: Vec<String>,
+    /// Absent from sweeps made before variants existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
 }
 
 impl Manifest {
@@ -97,6 +134,10 @@ impl Manifest {
 
     pub fn items(&self) -> Vec<PlanItem> {
         plan(&self.subsets, &self.methods, &self.seeds)
+    }
+
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
     }
 
     /// Grows the grid of an existing sweep (more seeds, methods, subsets) but refuses to mix
@@ -117,10 +158,27 @@ impl Manifest {
         };
         let mut seeds = old.seeds.clone();
         seeds.extend(new.seeds.iter().filter(|s| !old.seeds.contains(s)));
+        let mut variants = old.variants.clone();
+        for v in &new.variants {
+            match old.variant(&v.name) {
+                Some(o) if o != v => bail!(
+                    "{}: variant {} was {} {:?}; this call defines it as {} {:?}. Use another name",
+                    sweep_dir.join(MANIFEST_FILE).display(),
+                    v.name,
+                    o.method,
+                    o.sets,
+                    v.method,
+                    v.sets
+                ),
+                Some(_) => {}
+                None => variants.push(v.clone()),
+            }
+        }
         Ok(Manifest {
             subsets: union(&old.subsets, &new.subsets),
             methods: union(&old.methods, &new.methods),
             seeds,
+            variants,
             ..new.clone()
         })
     }
@@ -132,6 +190,36 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn a_variant_is_a_named_method_with_its_own_settings_and_keeps_its_definition() {
+        let v = Variant::parse("amnl_floor=amnl  method.fixed_weights=[0.0476,0.9524]").unwrap();
+        assert_eq!((v.name.as_str(), v.method.as_str()), ("amnl_floor", "amnl"));
+        assert_eq!(v.sets, ["method.fixed_weights=[0.0476,0.9524]"]);
+        assert!(Variant::parse("amnl").unwrap_err().to_string().contains("NAME=METHOD"));
+        assert!(Variant::parse("a/b=amnl").unwrap_err().to_string().contains("run directories"));
+        assert!(Variant::parse("x=amnl lr").unwrap_err().to_string().contains("not KEY=VALUE"));
+        let m = |variants: Vec<Variant>| Manifest {
+            data: "d".into(),
+            synthetic: true,
+            subsets: s(&["SYNTHETIC"]),
+            methods: s(&["amnl", "amnl_floor"]),
+            seeds: vec![0],
+            train_args: vec![],
+            variants,
+        };
+        let dir = Path::new("/sweep");
+        let merged = Manifest::merge(&m(vec![v.clone()]), &m(vec![]), dir).unwrap();
+        assert_eq!(merged.variant("amnl_floor"), Some(&v), "a later call need not repeat it");
+        let other = Variant::parse("amnl_floor=amnl method.fixed_weights=[0.5,0.5]").unwrap();
+        let e = Manifest::merge(&m(vec![v]), &m(vec![other]), dir).unwrap_err().to_string();
+        assert!(e.contains("variant amnl_floor"), "{e}");
+        let old: Manifest = serde_json::from_str(
+            r#"{"data":"d","synthetic":true,"subsets":[],"methods":[],"seeds":[],"train_args":[]}"#,
+        )
+        .unwrap();
+        assert!(old.variants.is_empty());
     }
 
     #[test]
@@ -167,6 +255,7 @@ mod tests {
             methods: s(&["grace"]),
             seeds: vec![0, 1],
             train_args: s(&["--epochs", "2"]),
+            variants: vec![],
         };
         let b = Manifest { methods: s(&["baseline", "grace"]), seeds: vec![1, 2], ..a.clone() };
         let m = Manifest::merge(&a, &b, Path::new("x")).unwrap();

@@ -3,7 +3,9 @@
 
 use crate::plan::SYNTHETIC;
 use crate::rundir::RunResults;
+use grace_core::conformal::{IntervalKind, IntervalScores};
 use grace_core::metrics::mean_std;
+use grace_core::results::IntervalsSummary;
 use serde::Serialize;
 
 /// Mean ± sample standard deviation over the runs that measured the value (NaN std for n < 2).
@@ -112,6 +114,62 @@ pub struct Row {
     pub best_epoch: Stat,
     pub train_seconds: Stat,
     pub reference: Option<Reference>,
+    /// Absent when no run of the row was calibrated (`data.prep.calibration` = 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalColumns>,
+}
+
+/// The nominal level the table reports: the 90% target (docs/intervals.md).
+pub const TABLE_LEVEL: f64 = 0.9;
+
+/// Interval figures of a row at [`TABLE_LEVEL`] against capped truth, over the seeds that have them.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct IntervalColumns {
+    /// Runs of the row with an `intervals` section.
+    pub calibrated_runs: usize,
+    /// PICP of the symmetric interval.
+    pub coverage: Stat,
+    /// MPIW of the symmetric interval (cycles).
+    pub width: Stat,
+    /// Share of engines with true RUL at or above the one-sided lower bound.
+    pub lower_bound_coverage: Stat,
+}
+
+/// The capped-truth scores of `kind` at `level` in a run's results, if it was calibrated at that level.
+pub fn interval_scores(r: &RunResults, kind: IntervalKind, level: f64) -> Option<&IntervalScores> {
+    scores_at(r.intervals.as_ref()?, kind, level)
+}
+
+/// The capped-truth scores of `kind` at `level` in an `intervals` section, if it holds them.
+pub fn scores_at(summary: &IntervalsSummary, kind: IntervalKind, level: f64) -> Option<&IntervalScores> {
+    let k = summary.kinds.iter().find(|k| same_kind(k.kind, kind))?;
+    k.report.capped.iter().find(|s| (s.level - level).abs() < 1e-9)
+}
+
+/// Kinds compare by name: the normalised kind's floor is a parameter, not another kind.
+pub fn same_kind(a: IntervalKind, b: IntervalKind) -> bool {
+    std::mem::discriminant(&a) == std::mem::discriminant(&b)
+}
+
+impl IntervalColumns {
+    /// `None` when no run of the group was calibrated; a run without the level adds no value.
+    fn of(group: &[&RunResults]) -> Option<IntervalColumns> {
+        let calibrated_runs = group.iter().filter(|r| r.intervals.is_some()).count();
+        if calibrated_runs == 0 {
+            return None;
+        }
+        let stat = |kind: IntervalKind, f: fn(&IntervalScores) -> Option<f64>| {
+            let xs: Vec<f64> =
+                group.iter().map(|r| interval_scores(r, kind, TABLE_LEVEL).and_then(f).unwrap_or(f64::NAN)).collect();
+            Stat::of(&xs)
+        };
+        Some(IntervalColumns {
+            calibrated_runs,
+            coverage: stat(IntervalKind::Symmetric, |s| Some(s.coverage)),
+            width: stat(IntervalKind::Symmetric, |s| s.mean_width),
+            lower_bound_coverage: stat(IntervalKind::LowerBound, |s| Some(s.coverage)),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +225,7 @@ pub fn build(
                 epochs: stat(&|r| r.epochs_run as f64),
                 best_epoch: stat(&|r| r.validation.best_epoch as f64),
                 train_seconds: stat(&|r| r.train_seconds),
+                intervals: IntervalColumns::of(&group.iter().map(|(_, r)| r).collect::<Vec<_>>()),
                 reference: if subset == SYNTHETIC { None } else { reference(&subset, &method) },
                 subset,
                 method,
@@ -201,12 +260,32 @@ impl ResultsTable {
         "reported NASA †",
     ];
 
-    /// The cells of the human-readable table (also used by the HTML page).
-    pub fn display_rows(&self) -> Vec<[String; 10]> {
+    /// The interval columns, placed after "health accuracy", when any run of the table was calibrated.
+    pub const INTERVAL_HEADERS: [&'static str; 3] =
+        ["90% interval coverage", "90% interval width (cycles)", "90% lower bound coverage"];
+
+    /// Whether any run of the table has an `intervals` section: only then do interval columns appear.
+    pub fn has_intervals(&self) -> bool {
+        self.rows.iter().any(|r| r.intervals.is_some())
+    }
+
+    /// Column headers of the human-readable table: [`Self::HEADERS`], plus the interval columns
+    /// when [`Self::has_intervals`].
+    pub fn headers(&self) -> Vec<String> {
+        let mut h: Vec<String> = Self::HEADERS.iter().map(|s| s.to_string()).collect();
+        if self.has_intervals() {
+            h.splice(6..6, Self::INTERVAL_HEADERS.iter().map(|s| s.to_string()));
+        }
+        h
+    }
+
+    /// The cells of the human-readable table (also used by the HTML page), as [`Self::headers`].
+    pub fn display_rows(&self) -> Vec<Vec<String>> {
+        let with_intervals = self.has_intervals();
         self.rows
             .iter()
             .map(|r| {
-                [
+                let mut cells = vec![
                     r.subset.clone(),
                     r.method.clone(),
                     r.n.to_string(),
@@ -217,7 +296,12 @@ impl ResultsTable {
                     r.train_seconds.fmt(1),
                     ref_cell(&r.reference, |x| x.rmse, 2),
                     ref_cell(&r.reference, |x| x.nasa, 1),
-                ]
+                ];
+                if with_intervals {
+                    let iv = r.intervals.map(|i| [i.coverage.fmt(3), i.width.fmt(1), i.lower_bound_coverage.fmt(3)]);
+                    cells.splice(6..6, iv.unwrap_or_else(|| ["–".into(), "–".into(), "–".into()]));
+                }
+                cells
             })
             .collect()
     }
@@ -241,17 +325,37 @@ impl ResultsTable {
                 peers.join(", ")
             ));
         }
+        if self.has_intervals() {
+            n.push(self.interval_note());
+        }
         if !self.missing.is_empty() {
             n.push(format!("Not finished ({}): {}.", self.missing.len(), self.missing.join(", ")));
         }
         n
     }
 
+    fn interval_note(&self) -> String {
+        let partial: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let c = r.intervals.map_or(0, |i| i.calibrated_runs);
+                (c < r.n).then(|| format!("{} {} ({c} of {})", r.subset, r.method, r.n))
+            })
+            .collect();
+        let mut s = "Intervals (docs/intervals.md): split-conformal, calibrated on held-out calibration engines (`data.prep.calibration`), scored on the test set against truth capped at max_rul. Coverage: share of test engines inside the symmetric 90% interval; width: its mean width; lower bound coverage: share of engines whose true RUL is at least the one-sided 90% lower bound. A run without the 90% level adds nothing to these cells.".to_string();
+        if !partial.is_empty() {
+            s.push_str(&format!(" Calibrated runs only: {}.", partial.join(", ")));
+        }
+        s
+    }
+
     pub fn to_markdown(&self) -> String {
+        let headers = self.headers();
         let mut s = String::from("| ");
-        s.push_str(&Self::HEADERS.join(" | "));
+        s.push_str(&headers.join(" | "));
         s.push_str(" |\n|");
-        for (i, _) in Self::HEADERS.iter().enumerate() {
+        for (i, _) in headers.iter().enumerate() {
             s.push_str(if i < 2 { "---|" } else { "---:|" });
         }
         s.push('\n');
@@ -291,6 +395,14 @@ impl ResultsTable {
         header.extend(
             ["reported_rmse_mean", "reported_rmse_std", "reported_nasa_mean", "reported_nasa_std"].map(String::from),
         );
+        let with_intervals = self.has_intervals();
+        if with_intervals {
+            for s in ["coverage_90", "width_90", "lower_bound_coverage_90"] {
+                header.push(format!("{s}_mean"));
+                header.push(format!("{s}_std"));
+            }
+            header.push("calibrated_runs".into());
+        }
         w.write_record(&header)?;
         let num = |v: f64| {
             if v.is_finite() {
@@ -324,6 +436,14 @@ impl ResultsTable {
             for v in [r.reference.and_then(|x| x.rmse), r.reference.and_then(|x| x.nasa)] {
                 rec.push(v.map(|v| num(v.mean)).unwrap_or_default());
                 rec.push(v.and_then(|v| v.std).map(num).unwrap_or_default());
+            }
+            if with_intervals {
+                let iv = r.intervals;
+                for st in iv.map(|i| [i.coverage, i.width, i.lower_bound_coverage]).unwrap_or([Stat::of(&[]); 3]) {
+                    rec.push(num(st.mean));
+                    rec.push(num(st.std));
+                }
+                rec.push(iv.map_or(0, |i| i.calibrated_runs).to_string());
             }
             w.write_record(&rec)?;
         }
@@ -396,6 +516,60 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&t.to_json().unwrap()).unwrap();
         assert_eq!(j["rows"][1]["rmse"]["mean"], 12.0);
         assert!(j["rows"][0]["rmse"]["std"].is_null());
+    }
+
+    #[test]
+    fn interval_columns_hold_the_90_percent_figures_over_seeds_and_only_when_calibrated() {
+        use crate::report::sections::fixtures::intervals;
+        use IntervalKind::{LowerBound, Symmetric};
+        let mut runs = vec![
+            run("FD001", "baseline", 0, 12.0, 150.0, 0.7),
+            run("FD001", "grace", 0, 10.0, 100.0, 0.8),
+            run("FD001", "grace", 1, 12.0, 140.0, 0.9),
+            run("FD001", "grace", 2, 14.0, 160.0, 1.0),
+        ];
+        let order = (["FD001".to_string()], ["baseline".to_string(), "grace".to_string()]);
+        let plain = build(&runs, &order.0, &order.1, vec![], vec![]);
+        assert!(!plain.has_intervals());
+        assert_eq!(plain.headers(), ResultsTable::HEADERS.map(String::from));
+        assert!(!plain.to_json().unwrap().contains("intervals") && !plain.to_csv().unwrap().contains("coverage_90"));
+        assert!(!plain.to_markdown().contains("Intervals"));
+        runs[1].1.intervals = Some(intervals(&[
+            (Symmetric, &[(0.8, 0.7, Some(30.0)), (0.9, 0.9, Some(40.0))]),
+            (LowerBound, &[(0.9, 0.95, None)]),
+        ]));
+        runs[2].1.intervals =
+            Some(intervals(&[(Symmetric, &[(0.9, 0.8, Some(50.0))]), (LowerBound, &[(0.9, 0.85, None)])]));
+        // no 90% symmetric level: its coverage and width cells get nothing from this seed
+        runs[3].1.intervals =
+            Some(intervals(&[(Symmetric, &[(0.8, 0.1, Some(9.0))]), (LowerBound, &[(0.9, 0.9, None)])]));
+        let t = build(&runs, &order.0, &order.1, vec![], vec![]);
+        assert!(t.rows[0].intervals.is_none(), "baseline was not calibrated");
+        let iv = t.rows[1].intervals.unwrap();
+        assert_eq!((iv.calibrated_runs, iv.coverage.n, iv.width.n, iv.lower_bound_coverage.n), (3, 2, 2, 3));
+        assert!((iv.coverage.mean - 0.85).abs() < 1e-12 && (iv.coverage.std - 0.005f64.sqrt()).abs() < 1e-12);
+        assert!((iv.width.mean - 45.0).abs() < 1e-12 && (iv.width.std - 50f64.sqrt()).abs() < 1e-12);
+        assert!((iv.lower_bound_coverage.mean - 0.9).abs() < 1e-12);
+        assert!((iv.lower_bound_coverage.std - 0.05).abs() < 1e-12);
+        let h = t.headers();
+        assert_eq!(
+            h[5..9],
+            ["health accuracy", "90% interval coverage", "90% interval width (cycles)", "90% lower bound coverage"]
+        );
+        let md = t.to_markdown();
+        assert!(md.contains("| FD001 | grace | 3 | 12.00 ± 2.00 | 133.3 ± 30.6 | 0.900 ± 0.100 | 0.850 ± 0.071 | 45.0 ± 7.1 | 0.900 ± 0.050 | 11.0 ± 1.0 |"), "{md}");
+        assert!(md.contains("| FD001 | baseline | 1 | 12.00 | 150.0 | 0.700 | – | – | – | 10.0 |"), "{md}");
+        assert!(md.contains("Calibrated runs only: FD001 baseline (0 of 1)"), "{md}");
+        let csv = t.to_csv().unwrap();
+        let (head, grace) = (csv.lines().next().unwrap(), csv.lines().nth(2).unwrap());
+        assert!(head.ends_with(",coverage_90_mean,coverage_90_std,width_90_mean,width_90_std,lower_bound_coverage_90_mean,lower_bound_coverage_90_std,calibrated_runs"), "{head}");
+        let tail: Vec<f64> = grace.rsplit(',').take(7).map(|v| v.parse().unwrap()).collect();
+        assert_eq!((tail[0], tail[4]), (3.0, 45.0), "{grace}");
+        assert!((tail[6] - 0.85).abs() < 1e-12 && (tail[3] - 50f64.sqrt()).abs() < 1e-12, "{grace}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,,,,0"), "{csv}");
+        let j: serde_json::Value = serde_json::from_str(&t.to_json().unwrap()).unwrap();
+        assert_eq!(j["rows"][1]["intervals"]["width"]["mean"], 45.0);
+        assert!(j["rows"][0].get("intervals").is_none());
     }
 
     #[test]

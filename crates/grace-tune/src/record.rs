@@ -3,7 +3,7 @@
 
 use crate::asha::{ranked, Schedule, Score};
 use crate::state::Settings;
-use crate::trial::{trial_dir, RungState, TrialLog};
+use crate::trial::{trial_dir, RungState};
 use anyhow::Context;
 use grace_core::io::{write_bytes_atomic, write_json_atomic};
 use grace_core::rundir::CONFIG_FILE;
@@ -16,6 +16,9 @@ pub const BEST_TOML: &str = "best.toml";
 
 /// Keys of a trial's run configuration that `best.toml` leaves to the command line.
 pub const LEFT_OUT_OF_BEST: &[&str] = &["data.source", "data.subset", "method.name", "train.device", "train.threads"];
+/// Left out as well when the tune averaged over folds: the fold was the tune's yardstick, not part
+/// of the recipe.
+pub const FOLD_KEYS: &[&str] = &["data.prep.folds", "data.prep.fold"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +53,11 @@ pub struct TrialRecord {
     pub rung_scores: Vec<Score>,
     /// The score at the highest rung reached.
     pub score: Score,
+    /// With folds: each fold's score at that rung, and their sample standard deviation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fold_scores: Vec<Score>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Score,
     pub seconds: f64,
     pub run_dir: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +71,7 @@ pub fn trial_records(dir: &Path, s: &Settings, sched: &dyn Schedule) -> anyhow::
 
 fn trial_record(dir: &Path, s: &Settings, sched: &dyn Schedule, trial: usize) -> anyhow::Result<TrialRecord> {
     let run_dir = trial_dir(dir, trial);
-    let log = TrialLog::read(&run_dir)?;
+    let log = s.runs(dir, trial)?;
     let state = |k: usize| if sched.scheduled(trial, k) { log.state(s.objective, s.rungs[k]) } else { RungState::Open };
     let rung_scores: Vec<Score> =
         (0..s.rungs.len()).map(|k| if let RungState::Reached(x) = state(k) { x } else { None }).collect();
@@ -73,21 +81,27 @@ fn trial_record(dir: &Path, s: &Settings, sched: &dyn Schedule, trial: usize) ->
         _ if failed => Status::Failed,
         None if sched.scheduled(trial, 0) => Status::Running,
         None => Status::Pending,
-        Some(k) if k >= sched.final_rung() || log.ended => Status::Complete,
+        Some(k) if k >= sched.final_rung() || log.ended() => Status::Complete,
         Some(k) if sched.scheduled(trial, k + 1) => Status::Running,
         Some(k) if sched.closed(k) => Status::Pruned,
         Some(_) => Status::Paused,
     };
+    let folded = |f: &dyn Fn(usize) -> Score| if s.folds >= 2 { top.and_then(|k| f(s.rungs[k])) } else { None };
     Ok(TrialRecord {
         trial,
         status,
         params: s.params(trial).into_iter().collect(),
         epochs: log.epochs(),
         score: top.and_then(|k| rung_scores[k]),
+        fold_scores: match top {
+            Some(k) if s.folds >= 2 => log.fold_scores(s.objective, s.rungs[k]),
+            _ => vec![],
+        },
+        spread: folded(&|epochs| log.spread(s.objective, epochs)),
         rung_scores,
         seconds: log.seconds(),
         run_dir,
-        error: log.failure.map(|f| f.error),
+        error: log.failure().map(|f| f.error.clone()),
     })
 }
 
@@ -125,6 +139,7 @@ pub fn write_record(
         "seed": s.seed,
         "eta": s.eta,
         "rungs": s.rungs,
+        "folds": s.folds,
         "space": s.space,
         "best": best_trial.map(|(r, k)| serde_json::json!({ "trial": r.trial, "rung": k, "epochs": s.rungs[k], "score": r.rung_scores[k], "params": r.params, "run_dir": r.run_dir })),
         "trials": records,
@@ -132,9 +147,10 @@ pub fn write_record(
     write_json_atomic(&dir.join(TRIALS_JSON), &summary)?;
     if let Some((r, k)) = best_trial {
         let header = best_header(s, r, k);
-        let config = r.run_dir.join(CONFIG_FILE);
+        let config = s.run_dirs(dir, r.trial)[0].join(CONFIG_FILE);
         let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
-        write_bytes_atomic(&dir.join(BEST_TOML), best_toml(&text, &header)?.as_bytes())?;
+        let drop: &[&str] = if s.folds >= 2 { FOLD_KEYS } else { &[] };
+        write_bytes_atomic(&dir.join(BEST_TOML), best_toml(&text, &header, drop)?.as_bytes())?;
     }
     Ok(summary)
 }
@@ -154,7 +170,11 @@ fn best_header(s: &Settings, r: &TrialRecord, rung: usize) -> [String; 3] {
             s.rungs[rung],
             s.objective,
             fmt_score(r.rung_scores[rung])
-        ),
+        ) + &if s.folds >= 2 {
+            format!(" (mean over {} folds of the training engines, fold std {})", s.folds, fmt_score(r.spread))
+        } else {
+            String::new()
+        },
         format!(
             "Tuned on {data} with method {} and validation scores only; no trial was scored on the test set.",
             s.method
@@ -168,7 +188,7 @@ fn fmt_score(s: Score) -> String {
 }
 
 fn write_csv(path: &Path, s: &Settings, records: &[TrialRecord]) -> anyhow::Result<()> {
-    let mut out = String::from("trial,status,epochs,score,seconds");
+    let mut out = String::from("trial,status,epochs,score,spread,seconds");
     for e in &s.rungs {
         out.push_str(&format!(",score_at_{e}"));
     }
@@ -178,7 +198,8 @@ fn write_csv(path: &Path, s: &Settings, records: &[TrialRecord]) -> anyhow::Resu
     }
     out.push('\n');
     for r in records {
-        out.push_str(&format!("{},{},{},{},{:.3}", r.trial, r.status, r.epochs, fmt_score(r.score), r.seconds));
+        let (score, spread) = (fmt_score(r.score), fmt_score(r.spread));
+        out.push_str(&format!("{},{},{},{score},{spread},{:.3}", r.trial, r.status, r.epochs, r.seconds));
         for x in &r.rung_scores {
             out.push(',');
             out.push_str(&fmt_score(*x));
@@ -210,9 +231,9 @@ fn csv_cell(s: &str) -> String {
 
 /// A trial's `config.toml` without the keys the command line gives (data source, subset, method,
 /// device, threads), under a comment header.
-pub fn best_toml(config_text: &str, header: &[String]) -> anyhow::Result<String> {
+pub fn best_toml(config_text: &str, header: &[String], also: &[&str]) -> anyhow::Result<String> {
     let mut table: toml::Table = config_text.parse().context("a trial's config.toml is not valid TOML")?;
-    for key in LEFT_OUT_OF_BEST {
+    for key in LEFT_OUT_OF_BEST.iter().chain(also) {
         let (section, name) = key.rsplit_once('.').expect("dotted keys");
         let parent = section.split('.').try_fold(&mut table, |t, p| t.get_mut(p).and_then(|v| v.as_table_mut()));
         if let Some(parent) = parent {
@@ -269,7 +290,7 @@ mod tests {
     fn best_toml_leaves_data_source_and_method_to_the_command_line() {
         let config = "[data]\nsource = \"/data/cmapss\"\nsubset = \"FD001\"\n[data.prep]\nwindow = 30\n\
                       [method]\nname = \"grace\"\nslope = 1.0\n[train]\nlr = 0.0005\nepochs = 27\ndevice = \"cuda\"\nthreads = 4\n";
-        let text = best_toml(config, &["header line".into()]).unwrap();
+        let text = best_toml(config, &["header line".into()], &[]).unwrap();
         assert!(text.starts_with("# header line\n"));
         let t: toml::Table = text.parse().unwrap();
         assert!(t["data"].get("source").is_none() && t["data"].get("subset").is_none());
@@ -292,9 +313,9 @@ mod tests {
         write_record(d.path(), &s, &r, false).unwrap();
         let csv = std::fs::read_to_string(d.path().join(TRIALS_CSV)).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "trial,status,epochs,score,seconds,score_at_1,score_at_3,train.lr");
-        assert!(lines[1].starts_with("0,paused,1,2.0000,1.000,2.0000,,"), "{}", lines[1]);
-        assert!(lines[2].starts_with("1,pending,0,,0.000,,,"), "{}", lines[2]);
+        assert_eq!(lines[0], "trial,status,epochs,score,spread,seconds,score_at_1,score_at_3,train.lr");
+        assert!(lines[1].starts_with("0,paused,1,2.0000,,1.000,2.0000,,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("1,pending,0,,,0.000,,,"), "{}", lines[2]);
         let j: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.path().join(TRIALS_JSON)).unwrap()).unwrap();
         assert_eq!(j["best"]["trial"], 0);

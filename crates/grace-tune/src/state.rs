@@ -4,7 +4,7 @@
 use crate::asha::{self, Job, Schedule, Score};
 use crate::sampler::Sampler;
 use crate::space::Space;
-use crate::trial::{trial_dir, Objective, RungState, TrialLog};
+use crate::trial::{run_dirs, Objective, RungState, TrialRuns};
 use anyhow::{bail, Context};
 use grace_core::io::write_json_atomic;
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,14 @@ pub struct Settings {
     /// The `grace train` arguments every trial shares (data, preset, config, --set, …).
     pub train_args: Vec<String>,
     pub test_set: String,
+    /// 0: each trial is one run on the standard validation engines; K ≥ 2: K runs, one per fold
+    /// of the training engines, scored by the mean (absent from older records, which had none).
+    #[serde(default, skip_serializing_if = "no_folds")]
+    pub folds: usize,
+}
+
+fn no_folds(folds: &usize) -> bool {
+    *folds == 0
 }
 
 impl Settings {
@@ -128,9 +136,18 @@ impl Settings {
         self.round_sizes().iter().enumerate().flat_map(|(k, &n)| (0..n).map(move |j| (k, j))).collect()
     }
 
-    /// A trial's state at rung `rung`, read from its directory.
+    /// The run directories of a trial (one per fold with `folds` ≥ 2).
+    pub fn run_dirs(&self, dir: &Path, trial: usize) -> Vec<PathBuf> {
+        run_dirs(dir, trial, self.folds)
+    }
+
+    pub fn runs(&self, dir: &Path, trial: usize) -> anyhow::Result<TrialRuns> {
+        TrialRuns::read(&self.run_dirs(dir, trial))
+    }
+
+    /// A trial's state at rung `rung`, read from its directories.
     pub fn state(&self, dir: &Path, trial: usize, rung: usize) -> anyhow::Result<RungState> {
-        Ok(TrialLog::read(&trial_dir(dir, trial))?.state(self.objective, self.rungs[rung]))
+        Ok(self.runs(dir, trial)?.state(self.objective, self.rungs[rung]))
     }
 
     /// A settled trial's score at a rung (`None`: failed or unmeasured).
@@ -259,6 +276,7 @@ pub fn write_asha(dir: &Path, jobs: &[Job]) -> anyhow::Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::trial::trial_dir;
     use grace_core::rundir::{EpochRow, EPOCH_LOG};
 
     pub fn settings(trials: usize, rungs: Vec<usize>) -> Settings {
@@ -277,6 +295,7 @@ pub(crate) mod tests {
             objective: Objective::Rmse,
             train_args: vec!["--data".into(), "synthetic".into()],
             test_set: TEST_SET_NOTE.into(),
+            folds: 0,
         }
     }
 

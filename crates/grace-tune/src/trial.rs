@@ -16,6 +16,16 @@ pub fn trial_dir(tune_dir: &Path, trial: usize) -> PathBuf {
     tune_dir.join(TRIALS_DIR).join(format!("trial_{trial:04}"))
 }
 
+/// The run directories of a trial: the trial directory itself, or with `folds` ≥ 2 one run per
+/// fold of the training engines in `fold_K` below it.
+pub fn run_dirs(tune_dir: &Path, trial: usize, folds: usize) -> Vec<PathBuf> {
+    let dir = trial_dir(tune_dir, trial);
+    if folds < 2 {
+        return vec![dir];
+    }
+    (0..folds).map(|k| dir.join(format!("fold_{k}"))).collect()
+}
+
 /// What a trial is scored on at a rung: the best value so far of a per-epoch validation figure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Objective {
@@ -25,6 +35,9 @@ pub enum Objective {
     Nasa,
     /// `(1 − w)·RMSE + w·NASA`.
     Mix(f64),
+    /// Validation RMSE of one test-like window per validation engine (each cut at a seeded cycle,
+    /// as the test set is), instead of all their windows.
+    Cut,
 }
 
 impl std::str::FromStr for Objective {
@@ -33,9 +46,10 @@ impl std::str::FromStr for Objective {
         match s {
             "rmse" => Ok(Objective::Rmse),
             "nasa" => Ok(Objective::Nasa),
+            "cut" => Ok(Objective::Cut),
             _ => match s.strip_prefix("mix:").and_then(|w| w.parse::<f64>().ok()) {
                 Some(w) if (0.0..=1.0).contains(&w) => Ok(Objective::Mix(w)),
-                _ => Err(format!("unknown objective '{s}': use rmse, nasa or mix:W with W in [0, 1]")),
+                _ => Err(format!("unknown objective '{s}': use rmse, nasa, cut or mix:W with W in [0, 1]")),
             },
         }
     }
@@ -47,6 +61,7 @@ impl std::fmt::Display for Objective {
             Objective::Rmse => f.write_str("rmse"),
             Objective::Nasa => f.write_str("nasa"),
             Objective::Mix(w) => write!(f, "mix:{w}"),
+            Objective::Cut => f.write_str("cut"),
         }
     }
 }
@@ -69,6 +84,7 @@ impl Objective {
             Objective::Rmse => row.val_rmse,
             Objective::Nasa => row.val_nasa,
             Objective::Mix(w) => (1.0 - w) * row.val_rmse + w * row.val_nasa,
+            Objective::Cut => row.val_cut_rmse,
         }
     }
 
@@ -77,6 +93,7 @@ impl Objective {
             Objective::Rmse => "validation RMSE".to_string(),
             Objective::Nasa => "validation NASA score".to_string(),
             Objective::Mix(w) => format!("{}·validation RMSE + {w}·validation NASA score", 1.0 - w),
+            Objective::Cut => "validation RMSE on one test-like cut per validation engine".to_string(),
         };
         format!("best {what} so far at the rung (held-out training engines, truth capped at 125; lower is better)")
     }
@@ -160,6 +177,67 @@ impl TrialLog {
     }
 }
 
+/// A trial as all its runs (one per fold) show it. A fold-averaged trial reaches a rung when every
+/// fold has; its score there is the mean of the folds' scores, so that one lucky validation fold
+/// does not pick the recipe (docs/tune.md).
+#[derive(Debug, Clone, Default)]
+pub struct TrialRuns {
+    pub logs: Vec<TrialLog>,
+}
+
+impl TrialRuns {
+    pub fn read(dirs: &[PathBuf]) -> anyhow::Result<TrialRuns> {
+        Ok(TrialRuns { logs: dirs.iter().map(|d| TrialLog::read(d)).collect::<anyhow::Result<_>>()? })
+    }
+
+    /// Epochs every fold has trained.
+    pub fn epochs(&self) -> usize {
+        self.logs.iter().map(TrialLog::epochs).min().unwrap_or(0)
+    }
+
+    pub fn ended(&self) -> bool {
+        !self.logs.is_empty() && self.logs.iter().all(|l| l.ended)
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.logs.iter().find_map(|l| l.failure.as_ref())
+    }
+
+    /// Training seconds of all folds together (the trial's cost).
+    pub fn seconds(&self) -> f64 {
+        self.logs.iter().map(TrialLog::seconds).sum()
+    }
+
+    /// Each fold's score at the rung (`None` where a fold is not there or unmeasured).
+    pub fn fold_scores(&self, objective: Objective, epochs: usize) -> Vec<Option<f64>> {
+        self.logs.iter().map(|l| if l.reached(epochs) { l.score(objective, epochs) } else { None }).collect()
+    }
+
+    /// Failed if any fold failed there; reached once every fold is there, with the mean of the
+    /// folds' scores (`None` if a fold has none).
+    pub fn state(&self, objective: Objective, epochs: usize) -> RungState {
+        let states: Vec<RungState> = self.logs.iter().map(|l| l.state(objective, epochs)).collect();
+        if states.contains(&RungState::Failed) {
+            return RungState::Failed;
+        }
+        if states.is_empty() || states.contains(&RungState::Open) {
+            return RungState::Open;
+        }
+        let scores: Option<Vec<f64>> = self.fold_scores(objective, epochs).into_iter().collect();
+        RungState::Reached(scores.map(|v| v.iter().sum::<f64>() / v.len() as f64))
+    }
+
+    /// Sample standard deviation of the folds' scores at the rung (`None` with fewer than two).
+    pub fn spread(&self, objective: Objective, epochs: usize) -> Option<f64> {
+        let v: Vec<f64> = self.fold_scores(objective, epochs).into_iter().flatten().collect();
+        if v.len() < 2 || v.len() < self.logs.len() {
+            return None;
+        }
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        Some((v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt())
+    }
+}
+
 pub fn write_failure(dir: &Path, failure: &Failure) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     grace_core::io::write_json_atomic(&dir.join(FAILURE_FILE), failure)
@@ -232,11 +310,44 @@ mod tests {
     }
 
     #[test]
+    fn a_fold_averaged_trial_reaches_a_rung_when_every_fold_has() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = run_dirs(d.path(), 2, 3);
+        assert_eq!(dirs[1], d.path().join("trials/trial_0002/fold_1"));
+        assert_eq!(run_dirs(d.path(), 2, 0), [d.path().join("trials/trial_0002")]);
+        for (dir, rows) in
+            dirs.iter().zip([&[(14.0, 1.0), (12.0, 1.0)][..], &[(16.0, 1.0)], &[(11.0, 1.0), (13.0, 1.0)]])
+        {
+            std::fs::create_dir_all(dir).unwrap();
+            write_log(dir, rows, false);
+        }
+        let t = TrialRuns::read(&dirs).unwrap();
+        assert_eq!(t.epochs(), 1);
+        assert_eq!(t.state(Objective::Rmse, 1), RungState::Reached(Some((14.0 + 16.0 + 11.0) / 3.0)));
+        assert_eq!(t.state(Objective::Rmse, 2), RungState::Open, "fold 1 is at epoch 1");
+        assert_eq!(t.fold_scores(Objective::Rmse, 2), [Some(12.0), None, Some(11.0)]);
+        assert_eq!(t.spread(Objective::Rmse, 2), None);
+        // Folds 14, 16, 11: mean 41/3, sample variance (0.111 + 5.444 + 7.111)/2 = 6.333.
+        assert!((t.spread(Objective::Rmse, 1).unwrap() - 6.3333f64.sqrt()).abs() < 1e-3);
+        write_failure(&dirs[1], &Failure { epochs: 2, error: "nan".into() }).unwrap();
+        let t = TrialRuns::read(&dirs).unwrap();
+        assert_eq!(t.state(Objective::Rmse, 2), RungState::Failed);
+        assert_eq!(t.seconds(), 7.5);
+        write_ended(&dirs[1], 1).unwrap();
+        clear_failure(&dirs[1]).unwrap();
+        let t = TrialRuns::read(&dirs).unwrap();
+        assert_eq!(t.state(Objective::Rmse, 2), RungState::Reached(Some((12.0 + 16.0 + 11.0) / 3.0)));
+        assert!(!t.ended());
+    }
+
+    #[test]
     fn objectives_parse_and_print_back() {
-        for s in ["rmse", "nasa", "mix:0.25"] {
+        for s in ["rmse", "nasa", "cut", "mix:0.25"] {
             assert_eq!(s.parse::<Objective>().unwrap().to_string(), s);
         }
         assert!("mix:2".parse::<Objective>().is_err());
-        assert!("mae".parse::<Objective>().unwrap_err().contains("rmse, nasa or mix:W"));
+        assert!("mae".parse::<Objective>().unwrap_err().contains("rmse, nasa, cut or mix:W"));
+        let row = EpochRow { val_rmse: 14.0, val_cut_rmse: 12.5, ..Default::default() };
+        assert_eq!(Objective::Cut.of(&row), 12.5);
     }
 }

@@ -18,6 +18,9 @@ pub struct TrainFlags {
     /// TOML file shared by every run (as `grace train --config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Recipe for every run (as `grace train --recipe`): a built-in name or a TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub recipe: Option<String>,
     /// Override for every run, e.g. --set train.lr=5e-4 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -87,6 +90,15 @@ impl TrainFlags {
             let abs = std::fs::canonicalize(c).with_context(|| format!("--config {}: no such file", c.display()))?;
             args.extend(["--config".into(), abs.to_string_lossy().into_owned()]);
         }
+        if let Some(r) = &self.recipe {
+            let recipe = crate::recipe::Recipe::load(r)?;
+            // A file by absolute path, since children may run elsewhere; a built-in by name.
+            let arg = match std::fs::canonicalize(r) {
+                Ok(abs) if recipe.subset().is_none() => abs.to_string_lossy().into_owned(),
+                _ => recipe.name,
+            };
+            args.extend(["--recipe".into(), arg]);
+        }
         for s in &self.sets {
             args.extend(["--set".into(), s.clone()]);
         }
@@ -119,17 +131,37 @@ pub fn run_logged(exe: &Path, dir: &Path, args: &[String], threads: usize, calle
     if let Some(sig) = stopped_by() {
         anyhow::bail!("not started: {caller} received {sig}");
     }
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .env("OMP_NUM_THREADS", threads.to_string())
-        .env("MKL_NUM_THREADS", threads.to_string())
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
+        .env("MKL_NUM_THREADS", threads.to_string());
+    end_with_parent(&mut command);
+    let mut child = command.spawn().with_context(|| format!("starting {}", exe.display()))?;
     wait_or_stop(&mut child, caller)
 }
+
+/// A child gets SIGTERM when this process dies, even by SIGKILL (which no handler sees), so a
+/// killed sweep or tune leaves no training running on, orphaned; its checkpoint lets it resume.
+#[cfg(target_os = "linux")]
+fn end_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(2) is async-signal-safe, and the closure touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn end_with_parent(_: &mut Command) {}
 
 /// The signal (SIGTERM or SIGINT) that asked this process to stop; 0 while none has.
 static STOP: AtomicI32 = AtomicI32::new(0);
@@ -295,6 +327,7 @@ mod tests {
         let mut f = TrainFlags {
             data: None,
             config: Some(cfg),
+            recipe: None,
             sets: vec!["train.lr=0.002".to_string()],
             preset: Some("small".into()),
             device: None,

@@ -3,6 +3,7 @@
 pub mod bench;
 /// Child training processes shared by sweep and tune (not a subcommand).
 pub mod children;
+pub mod compare;
 pub mod data;
 pub mod diagnose;
 pub mod doctor;
@@ -10,6 +11,7 @@ pub mod explain;
 pub mod methods;
 pub mod model;
 pub mod predict;
+pub mod recipes;
 pub mod report;
 pub mod simulate;
 pub mod sweep;

@@ -1,6 +1,12 @@
-//! `grace model`: the layer table and parameter counts of a preset (total, shared, per head).
+//! `grace model`: the layer table and parameter counts of a preset (total, shared, per head); and
+//! the ensemble side of `grace evaluate` (`--runs`, `--sweep`), which loads no model.
 
+use anyhow::Context;
+use grace_core::conformal::{Combine, IntervalKind};
+use grace_core::results::{IntervalsSummary, RulPair};
+use grace_nn::intervals::ensemble::sweep_members;
 use grace_nn::model::{param_counts, DualTaskModel, ModelConfig};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -94,4 +100,121 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("{:<12} {:>11}", "total", c.total);
     println!("{:<12} {:>11}  (everything outside the two heads)", "shared", c.shared);
     Ok(())
+}
+
+/// The ensemble flags of `grace evaluate` (flattened into its arguments): the members, given as
+/// run directories or as one method's runs of a sweep directory, and how they are combined.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EnsembleFlags {
+    /// Combine these finished runs into an ensemble (needs --out; the runs are only read).
+    #[arg(long, num_args = 1.., value_name = "DIR", conflicts_with = "sweep")]
+    pub runs: Vec<PathBuf>,
+    /// Combine the finished runs of --method in this sweep directory (its runs/ folder).
+    #[arg(long, value_name = "DIR", requires = "method")]
+    pub sweep: Option<PathBuf>,
+    /// The method whose runs --sweep combines.
+    #[arg(long, requires = "sweep")]
+    pub method: Option<String>,
+    /// How member predictions combine per engine: mean or median.
+    #[arg(long, default_value = "mean", value_parser = parse_combine)]
+    pub combine: Combine,
+}
+
+impl EnsembleFlags {
+    /// Whether an ensemble was asked for.
+    pub fn is_set(&self) -> bool {
+        !self.runs.is_empty() || self.sweep.is_some()
+    }
+}
+
+/// `--combine`: mean or median.
+pub fn parse_combine(s: &str) -> Result<Combine, String> {
+    match s {
+        "mean" => Ok(Combine::Mean),
+        "median" => Ok(Combine::Median),
+        other => Err(format!("unknown combine rule '{other}': use mean or median")),
+    }
+}
+
+/// `grace evaluate --runs …|--sweep DIR --method M --out DIR`: scores the ensemble next to its
+/// members and writes results.json, predictions.csv and calibration.json into `out`.
+pub fn evaluate_ensemble(flags: &EnsembleFlags, out: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let out = out.context("an ensemble needs --out DIR, a new folder for its results (members are never written)")?;
+    let members = match (&flags.sweep, &flags.method) {
+        (Some(sweep), Some(method)) => sweep_members(sweep, method)?,
+        _ => flags.runs.clone(),
+    };
+    let r = grace_nn::intervals::ensemble::evaluate_ensemble(&members, out, flags.combine)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let label = if r.synthetic { "SYNTHETIC fleet".to_string() } else { r.subset.clone() };
+    println!(
+        "ensemble of {} runs ({label}, {} per engine) over {} test engines:",
+        r.members.len(),
+        r.combine.name(),
+        r.engines
+    );
+    println!("{:<44} {:>8} {:>10} {:>8} {:>14}", "model", "RMSE", "NASA", "MAE", "RMSE uncapped");
+    let row = |name: &str, p: &RulPair| {
+        let (c, u) = (&p.capped, &p.uncapped);
+        println!("{name:<44} {:>8.2} {:>10.1} {:>8.2} {:>14.2}", c.rmse, c.nasa, c.mae, u.rmse);
+    };
+    for m in &r.members {
+        row(&format!("{} (seed {})", m.run_dir, m.seed), &m.test);
+    }
+    row("mean single model", &r.mean_member);
+    row("ensemble", &r.ensemble);
+    if let Some(iv) = &r.intervals {
+        print_intervals(iv);
+    }
+    println!("written to {}", out.display());
+    Ok(())
+}
+
+/// The `intervals` section of a run's or an ensemble's results as a table: per kind and level,
+/// coverage against capped and uncapped truth, mean width and mean lower bound, and coverage in
+/// the true-RUL bands.
+pub fn print_intervals(iv: &IntervalsSummary) {
+    println!(
+        "calibrated intervals ({} calibration engines, {} test-like cuts), on the test set:",
+        iv.calibration_engines, iv.calibration_cuts
+    );
+    println!(
+        "  {:<12} {:>5} {:>9} {:>9} {:>7} {:>7}  coverage by true RUL",
+        "kind", "level", "coverage", "uncapped", "width", "lower"
+    );
+    for k in &iv.kinds {
+        for (c, u) in k.report.capped.iter().zip(&k.report.uncapped) {
+            let width = c.mean_width.map_or("-".to_string(), |w| format!("{w:.1}"));
+            let bands: Vec<String> = c
+                .bands
+                .iter()
+                .map(|b| match b.coverage {
+                    Some(x) => format!("{} {x:.2} ({})", b.band.label, b.engines),
+                    None => format!("{} - (0)", b.band.label),
+                })
+                .collect();
+            println!(
+                "  {:<12} {:>5.2} {:>9.3} {:>9.3} {:>7} {:>7.1}  {}",
+                kind_name(&k.kind),
+                c.level,
+                c.coverage,
+                u.coverage,
+                width,
+                c.mean_lower,
+                bands.join(", ")
+            );
+        }
+    }
+}
+
+fn kind_name(k: &IntervalKind) -> &'static str {
+    match k {
+        IntervalKind::Symmetric => "symmetric",
+        IntervalKind::LowerBound => "lower_bound",
+        IntervalKind::Asymmetric => "asymmetric",
+        IntervalKind::Normalised { .. } => "normalised",
+    }
 }

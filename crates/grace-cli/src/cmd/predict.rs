@@ -1,13 +1,21 @@
-//! `grace predict`: RUL and health for in-service engines from a trained run's selected weights and
-//! its own fitted preprocessing, one prediction per engine from its last window.
+//! `grace predict`: RUL and health for in-service engines from a trained run's (or a seed
+//! ensemble's) selected weights and fitted preprocessing, one prediction per engine from its last window.
 
+use grace_core::conformal::Combine;
 use grace_nn::predict::{self, Forecast};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A trained run directory (with config.toml, preprocessing.json and best.safetensors).
-    run_dir: PathBuf,
+    #[arg(required_unless_present = "runs", conflicts_with = "runs")]
+    run_dir: Option<PathBuf>,
+    /// Predict with the ensemble of these trained runs instead (same data and preprocessing).
+    #[arg(long, num_args = 2.., value_name = "DIR")]
+    runs: Vec<PathBuf>,
+    /// How the ensemble's member predictions combine per engine: mean or median.
+    #[arg(long, default_value = "mean", value_parser = super::model::parse_combine, requires = "runs")]
+    combine: Combine,
     /// Engine histories in NASA's layout (like test_FD001.txt): unit, cycle, 3 settings, 21 sensors.
     #[arg(long, value_name = "FILE")]
     engines: PathBuf,
@@ -23,7 +31,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let f = predict::predict_file(&a.run_dir, &a.engines, a.device.as_deref())?;
+    let f = match &a.run_dir {
+        Some(dir) => predict::predict_file(dir, &a.engines, a.device.as_deref())?,
+        None => predict::predict_ensemble(&a.runs, &a.engines, a.device.as_deref(), a.combine)?,
+    };
     for w in &f.warnings {
         eprintln!("warning: {w}");
     }
@@ -46,13 +57,24 @@ fn print_table(f: &Forecast) {
     let label = if h.synthetic { "SYNTHETIC fleet".to_string() } else { h.subset.clone() };
     println!("run {}  ({label}, method {}), engines from {}", h.run_dir, h.method, h.engines_file);
     println!("last window of {} cycles per engine; condition is the last cycle's (of {})", h.window, h.n_conditions);
+    let levels: Vec<f64> = f.engines.first().map(|e| e.intervals.iter().map(|b| b.level).collect()).unwrap_or_default();
+    let bound_header: String =
+        levels.iter().map(|l| format!(" {:>22}", format!("{:.0}%: ≥L [lo, hi]", l * 100.0))).collect();
     println!(
-        "{:>6} {:>7} {:>8}  {:<9} {:>8} {:>11} {:>10} {:>9}",
+        "{:>6} {:>7} {:>8}  {:<9} {:>8} {:>11} {:>10} {:>9}{bound_header}",
         "unit", "cycles", "RUL", "health", "p_normal", "p_degrading", "p_critical", "condition"
     );
     for e in &f.engines {
+        let bounds: String = e
+            .intervals
+            .iter()
+            .map(|b| {
+                let hi = b.upper.map_or("-".to_string(), |u| format!("{u:.0}"));
+                format!(" {:>22}", format!("≥{:.0} [{:.0}, {hi}]", b.at_least, b.lower))
+            })
+            .collect();
         println!(
-            "{:>6} {:>7} {:>8.1}  {:<9} {:>8.3} {:>11.3} {:>10.3} {:>9}{}",
+            "{:>6} {:>7} {:>8.1}  {:<9} {:>8.3} {:>11.3} {:>10.3} {:>9}{bounds}{}",
             e.unit,
             e.cycles,
             e.rul,
@@ -62,6 +84,12 @@ fn print_table(f: &Forecast) {
             e.p_critical,
             e.condition,
             if e.front_padded { "  (padded)" } else { "" }
+        );
+    }
+    if !levels.is_empty() {
+        println!(
+            "bounds: ≥L is the calibrated one-sided lower bound (RUL ≥ L with that probability), [lo, hi] the \
+             symmetric interval; both calibrated on held-out engines (docs/intervals.md)"
         );
     }
     println!("note: {}", h.note);

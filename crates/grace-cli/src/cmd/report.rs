@@ -1,12 +1,13 @@
-//! `grace report`: an HTML page with PNG/SVG figures for one run directory or a whole sweep.
+//! `grace report`: an HTML page with PNG/SVG figures for one run directory, a whole sweep or a tune.
 //! All the work is in grace-report; this file only parses flags and prints where the page is.
 
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A run directory (from `grace train`) or a sweep directory (from `grace sweep`).
-    #[arg(value_name = "RUN_DIR|SWEEP_DIR")]
+    /// A run directory (from `grace train`), a sweep directory (from `grace sweep`) or a tune
+    /// directory (from `grace tune`).
+    #[arg(value_name = "RUN_DIR|SWEEP_DIR|TUNE_DIR")]
     input: PathBuf,
     /// Folder for index.html and its figures [default: INPUT/report].
     #[arg(long)]
@@ -29,8 +30,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
+        let unit = if s.kind == "tune" { "trial" } else { "run" };
         println!(
-            "{} report of {} ({} run{}): {}",
+            "{} report of {} ({} {unit}{}): {}",
             s.kind,
             s.input.display(),
             s.runs,

@@ -5,7 +5,7 @@ use super::children;
 use anyhow::{bail, Context};
 use grace_data::source::or_list;
 use grace_data::{DataSpec, SyntheticConfig};
-use grace_report::plan::{self, Manifest, PlanItem, SYNTHETIC};
+use grace_report::plan::{self, Manifest, PlanItem, Variant, SYNTHETIC};
 use grace_report::rundir::{self, RunStatus};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -19,9 +19,13 @@ pub struct Args {
     /// Comma-separated subsets (ignored, with the label SYNTHETIC, on the synthetic fleet).
     #[arg(long, value_delimiter = ',', default_value = "FD001")]
     subsets: Vec<String>,
-    /// Comma-separated methods, e.g. baseline,amnl,gaba,grace.
+    /// Comma-separated methods, e.g. baseline,amnl,gaba,grace (registry names or --variant names).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
+    /// A named method with its own settings, a row of its own: 'NAME=METHOD KEY=VALUE …', e.g.
+    /// 'amnl_floor=amnl method.fixed_weights=[0.0476,0.9524]'; list NAME in --methods (repeatable).
+    #[arg(long = "variant", value_name = "NAME=METHOD KEY=VALUE…")]
+    variants: Vec<String>,
     /// A count (5 → seeds 0..4), a range (10..15) or a list (0,7,42).
     #[arg(long, default_value = "5")]
     seeds: String,
@@ -55,8 +59,18 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
     if a.methods.is_empty() {
         bail!("--methods is required, e.g. --methods baseline,amnl,gaba,grace");
     }
+    let variants = a.variants.iter().map(|v| Variant::parse(v)).collect::<anyhow::Result<Vec<_>>>()?;
+    let known = Manifest::read(&a.out)?.map(|m| m.variants).unwrap_or_default();
+    for v in &variants {
+        grace_core::methods::method(&v.method).map_err(|e| anyhow::anyhow!("--variant {}: {e}", v.name))?;
+        if grace_core::methods::method(&v.name).is_ok() {
+            bail!("--variant {}: that is a method's own name; give the variant another", v.name);
+        }
+    }
     for m in &a.methods {
-        grace_core::methods::method(m).map_err(|e| anyhow::anyhow!("--methods: {e}"))?;
+        if !variants.iter().chain(&known).any(|v| &v.name == m) {
+            grace_core::methods::method(m).map_err(|e| anyhow::anyhow!("--methods: {e}"))?;
+        }
     }
     let source = a.train.source()?;
     let spec = DataSpec::parse(&source);
@@ -74,7 +88,11 @@ fn resolve(a: &Args) -> anyhow::Result<Sweep> {
     };
     let seeds = plan::parse_seeds(&a.seeds)?;
     let train_args = a.train.train_args(&source, a.epochs)?;
-    let manifest = Manifest { data: source, synthetic, subsets, methods: a.methods.clone(), seeds, train_args };
+    // The sweep's earlier variants hold; redefining one is refused by the manifest merge.
+    let earlier: Vec<Variant> = known.into_iter().filter(|k| !variants.iter().any(|v| v.name == k.name)).collect();
+    let all = [variants, earlier].concat();
+    let manifest =
+        Manifest { data: source, synthetic, subsets, methods: a.methods.clone(), seeds, train_args, variants: all };
     Ok(Sweep { items: manifest.items(), manifest })
 }
 
@@ -104,9 +122,16 @@ fn execute(exe: &Path, sweep: &Sweep, out: &Path, item: &PlanItem, threads: usiz
         if !sweep.manifest.synthetic {
             args.extend(["--subset".into(), item.subset.clone()]);
         }
+        let (method, sets) = match sweep.manifest.variant(&item.method) {
+            Some(v) => (v.method.clone(), v.sets.clone()),
+            None => (item.method.clone(), vec![]),
+        };
+        for set in sets {
+            args.extend(["--set".into(), set]);
+        }
         args.extend([
             "--method".into(),
-            item.method.clone(),
+            method,
             "--seed".into(),
             item.seed.to_string(),
             "--threads".into(),

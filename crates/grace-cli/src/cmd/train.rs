@@ -1,6 +1,7 @@
 //! `grace train`: resolves a run configuration from flags, a TOML file and `--set` pairs, and
 //! trains (or resumes) a run directory; `grace evaluate` re-scores a finished run.
 
+use crate::recipe::Recipe;
 use anyhow::{anyhow, Context};
 use grace_data::synthetic::SYNTHETIC_NAME;
 use grace_data::DataSpec;
@@ -28,6 +29,10 @@ pub struct Args {
     /// TOML file with any of the sections `[data]`, `[model]`, `[method]`, `[train]`.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Tuned settings beneath --config, the flags and --set: a built-in recipe (FD001…, see
+    /// `grace recipes`; its subset becomes the default --subset) or a TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    recipe: Option<String>,
     /// Override one value, e.g. --set train.lr=5e-4 --set model.lstm_hidden=128 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -51,7 +56,7 @@ pub struct Args {
     out: Option<PathBuf>,
     /// Continue the interrupted run in this directory (its config.toml is used as is; only --device
     /// and --threads may change, since they change where it runs, not what it computes).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "recipe", "sets", "out"])]
     resume: Option<PathBuf>,
     /// Train until N epochs in total (or the run's end), then stop before the test scoring: the
     /// checkpoint stays, the exit status is 0 and --json prints {"status": "paused", …}; --resume continues.
@@ -77,10 +82,20 @@ fn method_help() -> String {
 }
 
 pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
-    let text = match &a.config {
+    let mut text = match &a.config {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading --config {}", p.display()))?),
         None => None,
     };
+    if let Some(name) = &a.recipe {
+        let mut recipe = Recipe::load(name)?;
+        if let Some(subset) = recipe.subset().map(String::from) {
+            let data = recipe.table.entry("data").or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(d) = data.as_table_mut() {
+                d.insert("subset".into(), toml::Value::String(subset));
+            }
+        }
+        text = Some(recipe.beneath(text.as_deref())?);
+    }
     // Precedence: defaults < config file < flags < --set.
     let file_has_source = text
         .as_deref()
@@ -149,7 +164,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (train::run(Some(cfg), &dir, false, opts), dir)
     };
     match outcome {
-        Ok(results) => print_results(&results, &dir, a.json),
+        Ok(results) => {
+            crate::test_log::record(&dir, &results, a.recipe.as_deref())?;
+            print_results(&results, &dir, a.json)
+        }
         Err(e) => match e.downcast_ref::<Paused>() {
             Some(p) => print_paused(p, &dir, a.json),
             None => Err(e),
@@ -225,14 +243,18 @@ pub fn print_results(r: &RunResults, dir: &std::path::Path, json: bool) -> anyho
         r.test.uncapped.rmse, r.test.uncapped.nasa, r.test.uncapped.mae
     );
     println!("  health: accuracy {:.3}, macro-F1 {:.3}", r.test.health_accuracy, r.test.health_macro_f1);
+    if let Some(iv) = &r.intervals {
+        super::model::print_intervals(iv);
+    }
     println!("  {:.1} s training, {} steps", r.train_seconds, r.steps);
     Ok(())
 }
 
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
-    /// A finished run directory.
-    run_dir: PathBuf,
+    /// A finished run directory (or, instead, an ensemble: --runs, or --sweep with --method).
+    #[arg(required_unless_present_any = ["runs", "sweep"], conflicts_with_all = ["runs", "sweep"])]
+    run_dir: Option<PathBuf>,
     /// Override the run's device.
     #[arg(long)]
     device: Option<String>,
@@ -243,22 +265,32 @@ pub struct EvaluateArgs {
     /// The subset of --data to score [default: the run's].
     #[arg(long, requires = "data")]
     subset: Option<String>,
-    /// Folder for the scores on --data (results.json, predictions.csv, data.json); not a run directory.
-    #[arg(long, requires = "data")]
+    /// Folder for the scores on --data (results.json, predictions.csv, data.json), or for an
+    /// ensemble's results; never a run directory.
+    #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    ensemble: super::model::EnsembleFlags,
     #[arg(long)]
     json: bool,
 }
 
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
+    if a.ensemble.is_set() {
+        return super::model::evaluate_ensemble(&a.ensemble, a.out.as_deref(), a.json);
+    }
+    let run_dir = a.run_dir.clone().expect("clap requires a run directory without --runs or --sweep");
     let (r, written_to) = match (&a.data, &a.out) {
         (Some(source), Some(out)) => {
             let other = train::OtherData { source, subset: a.subset.as_deref(), out };
-            (train::evaluate_on(&a.run_dir, &other, a.device.as_deref())?, out.clone())
+            (train::evaluate_on(&run_dir, &other, a.device.as_deref())?, out.clone())
         }
-        _ => (train::evaluate_run(&a.run_dir, a.device.as_deref())?, a.run_dir.clone()),
+        (None, Some(_)) => {
+            anyhow::bail!("--out is for --data, --runs or --sweep: a run is re-scored in its own folder")
+        }
+        _ => (train::evaluate_run(&run_dir, a.device.as_deref())?, run_dir.clone()),
     };
-    print_results(&r, &a.run_dir, a.json)?;
+    print_results(&r, &run_dir, a.json)?;
     if !a.json {
         println!("per-engine predictions: {}", written_to.join(train::PREDICTIONS_FILE).display());
     }

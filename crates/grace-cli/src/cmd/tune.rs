@@ -8,7 +8,7 @@ use grace_data::{DataSpec, SyntheticConfig};
 use grace_nn::config::RunConfig;
 use grace_report::plan::SYNTHETIC;
 use grace_report::rundir::CONFIG_FILE;
-use grace_tune::record::{self, TrialRecord};
+use grace_tune::record::{self, TrialRecord, FOLD_KEYS};
 use grace_tune::space::{self, Space};
 use grace_tune::state::{self, Rounds, Scheduler, Settings};
 use grace_tune::trial::{self, trial_dir, Failure, RungState, TrialLog};
@@ -56,7 +56,13 @@ pub struct Args {
     /// reproducible; the only one for --plan/--index) [default: sh with --plan/--index, else asha].
     #[arg(long)]
     scheduler: Option<Scheduler>,
-    /// rmse, nasa, or mix:W = (1−W)·RMSE + W·NASA: best so far at the rung, on the validation engines.
+    /// Score each trial over K folds of the training engines (K runs per trial, data.prep.folds=K,
+    /// fold 0…K−1): the mean of the folds' scores, with their spread in the record. 0: one run
+    /// on the standard validation engines. A single 20-engine split is a noisy guide.
+    #[arg(long, default_value_t = 0)]
+    folds: usize,
+    /// rmse, nasa, cut (one test-like window per validation engine), or mix:W = (1−W)·RMSE + W·NASA:
+    /// best so far at the rung, on the validation engines.
     #[arg(long, default_value = "rmse")]
     objective: Objective,
     /// Tune directory: trials in OUT/trials/trial_NNNN, the record in OUT/trials.{csv,json} and OUT/best.toml.
@@ -128,10 +134,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     let outcomes = match s.scheduler {
-        Scheduler::Asha => run_asha(&c, jobs)?,
-        Scheduler::Sh => run_rounds(&c, jobs)?,
+        Scheduler::Asha => run_asha(&c, jobs),
+        Scheduler::Sh => run_rounds(&c, jobs),
     };
-    print_summary(&a.out, &s, a.run.json, &outcomes)
+    if let Some(sig) = children::stopped_by() {
+        bail!(
+            "tune stopped by {sig}: its running trainings were stopped and stay open; run the same command again to \
+             resume the search"
+        );
+    }
+    print_summary(&a.out, &s, a.run.json, &outcomes?)
 }
 
 /// The search the flags describe, checked before any training: every trial's configuration resolves.
@@ -140,10 +152,20 @@ fn resolve(a: &Args) -> anyhow::Result<Settings> {
     grace_core::methods::method(&method).map_err(|e| anyhow!("--method: {e}"))?;
     let space = Space::read(a.space.as_deref().context("--space FILE is required; see docs/tune.md")?)?;
     a.sampler.check(space.dims()).map_err(|e| anyhow!(e))?;
+    if a.folds == 1 {
+        bail!("--folds 1: use 0 (the standard validation engines) or K ≥ 2 folds");
+    }
+    let fold_owned = |key: &str| a.folds >= 2 && FOLD_KEYS.contains(&key);
+    if let Some(p) = space.params.iter().find(|p| fold_owned(&p.key)) {
+        bail!("{} is in the search space, but --folds {} sets it for every trial", p.key, a.folds);
+    }
     for set in &a.train.sets {
         let key = set.split_once('=').map(|(k, _)| k.trim()).unwrap_or(set);
         if TUNE_OWNS.contains(&key) {
             bail!("--set {set}: {}", space::fixed_reason(key).unwrap_or("the tune sets it"));
+        }
+        if fold_owned(key) {
+            bail!("--set {set}: --folds {} sets {key} for each of a trial's runs", a.folds);
         }
         if space.params.iter().any(|p| p.key == key) {
             bail!("--set {set}: {key} is also in the search space; fix it or search it, not both");
@@ -177,6 +199,7 @@ fn resolve(a: &Args) -> anyhow::Result<Settings> {
         scheduler,
         objective: a.objective,
         test_set: state::TEST_SET_NOTE.into(),
+        folds: a.folds,
     };
     check_trial_configs(a, &s)?;
     Ok(s)
@@ -194,6 +217,7 @@ fn check_trial_configs(a: &Args, s: &Settings) -> anyhow::Result<()> {
         let mut sets =
             vec![format!("method.name=\"{}\"", s.method), format!("train.epochs={}", s.rungs[s.rungs.len() - 1])];
         sets.extend(a.train.sets.iter().cloned());
+        sets.extend(fold_sets(s, s.folds.saturating_sub(1)));
         sets.extend(s.params(t).iter().map(|(k, v)| space::set_arg(k, v)));
         let cfg = RunConfig::resolve(preset, text.as_deref(), &sets).map_err(|e| anyhow!("trial {t}: {e}"))?;
         if cfg.data.prep.max_rul != MAX_RUL {
@@ -213,10 +237,10 @@ fn check_trial_configs(a: &Args, s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Trains `job.trial` until the epochs of `job.rung` (new, or resumed from its pause) as a child
-/// process; a job that does not get there leaves a failure marker in the trial directory.
+/// Trains `job.trial` until the epochs of `job.rung` (new, or resumed from its pause) as child
+/// processes, one per fold, in fold order; a run that does not get there leaves a failure marker in
+/// its directory and the trial's other folds wait for the next attempt.
 fn train_trial(c: &Ctx, job: Job) -> Outcome {
-    let dir = trial_dir(c.out, job.trial);
     let epochs = c.s.rungs[job.rung];
     let t0 = Instant::now();
     let outcome = |action: &'static str, error: Option<String>| Outcome {
@@ -233,23 +257,49 @@ fn train_trial(c: &Ctx, job: Job) -> Outcome {
         Err(e) => return outcome("failed", Some(format!("{e:#}"))),
         Ok(_) => {}
     }
-    let (args, action) = trial_args(c, job.trial, epochs, &dir);
-    let result = trial::clear_failure(&dir)
-        .and_then(|_| children::run_logged(&c.exe, &dir, &args, c.threads, "grace tune"))
-        .and_then(|status| settle(&dir, epochs, status));
-    match result {
-        Ok(()) => outcome(action, None),
-        Err(e) => {
-            let error = format!("{e:#}");
-            if let Err(w) = trial::write_failure(&dir, &Failure { epochs, error: error.clone() }) {
-                eprintln!("trial {}: could not record its failure: {w:#}", job.trial);
-            }
-            outcome("failed", Some(error))
+    let mut action = "skipped";
+    for (fold, dir) in c.s.run_dirs(c.out, job.trial).iter().enumerate() {
+        match TrialLog::read(dir).map(|l| l.reached(epochs)) {
+            Ok(true) => continue,
+            Err(e) => return outcome("failed", Some(format!("{e:#}"))),
+            Ok(false) => {}
+        }
+        match train_run(c, job.trial, fold, epochs, dir) {
+            Ok(a) => action = a,
+            Err(error) => return outcome("failed", Some(error)),
         }
     }
+    outcome(action, None)
 }
 
-fn trial_args(c: &Ctx, trial: usize, epochs: usize, dir: &Path) -> (Vec<String>, &'static str) {
+/// One run of a trial (fold `fold` when the tune has folds) to `epochs`.
+fn train_run(c: &Ctx, trial: usize, fold: usize, epochs: usize, dir: &Path) -> Result<&'static str, String> {
+    let (args, action) = trial_args(c, trial, fold, epochs, dir);
+    let result = trial::clear_failure(dir)
+        .and_then(|_| children::run_logged(&c.exe, dir, &args, c.threads, "grace tune"))
+        .and_then(|status| settle(dir, epochs, status));
+    result.map(|_| action).map_err(|e| {
+        let error = format!("{e:#}");
+        // A run stopped by a signal to the tune did not fail: it stays open and resumes next time.
+        if children::stopped_by().is_some() {
+            return error;
+        }
+        if let Err(w) = trial::write_failure(dir, &Failure { epochs, error: error.clone() }) {
+            eprintln!("trial {trial}: could not record its failure: {w:#}");
+        }
+        error
+    })
+}
+
+/// `--set` arguments that put a run on fold `fold` (none without folds).
+fn fold_sets(s: &Settings, fold: usize) -> Vec<String> {
+    if s.folds < 2 {
+        return vec![];
+    }
+    vec![format!("data.prep.folds={}", s.folds), format!("data.prep.fold={fold}")]
+}
+
+fn trial_args(c: &Ctx, trial: usize, fold: usize, epochs: usize, dir: &Path) -> (Vec<String>, &'static str) {
     let d = dir.to_string_lossy().into_owned();
     let stop = ["--stop-at-epoch".to_string(), epochs.to_string()];
     if dir.join(CONFIG_FILE).is_file() {
@@ -257,6 +307,9 @@ fn trial_args(c: &Ctx, trial: usize, epochs: usize, dir: &Path) -> (Vec<String>,
     }
     let mut args = vec!["train".to_string()];
     args.extend(c.s.train_args.iter().cloned());
+    for set in fold_sets(c.s, fold) {
+        args.extend(["--set".into(), set]);
+    }
     for (k, v) in c.s.params(trial) {
         args.extend(["--set".into(), space::set_arg(&k, &v)]);
     }

@@ -1,5 +1,5 @@
 //! Where calibration residuals come from: seeded test-like truncation points of calibration engines
-//! (several per engine), and the seeded split of validation engines into selection and calibration.
+//! (several per engine), under the one cut rule shared with the cut validation figure.
 
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
@@ -64,51 +64,29 @@ fn distinct_sorted(rng: &mut SplitMix64, m: usize, k: usize) -> Vec<usize> {
     chosen.into_iter().collect()
 }
 
+/// The earliest 0-based cycle a test-like cut may end at: the cut keeps at least a tenth of the
+/// life (and at least one cycle), as the shortest NASA test engines do (docs/reference.md §5).
+/// A cut shorter than the window is front-padded like a short test engine (docs/reference.md §2.6),
+/// so cuts are not limited to full windows: test engines are not either. `n_cycles` ≥ 1.
+pub fn first_cut(n_cycles: usize) -> usize {
+    (n_cycles / 10).max(1).min(n_cycles) - 1
+}
+
 /// Test-like cuts of every engine: `cuts_per_engine` distinct last cycles each, drawn uniformly
-/// among those that keep at least a tenth of the life (as the shortest NASA test engines do,
-/// docs/reference.md §5) and at least one full `window`. An engine with fewer possible cuts gives
-/// all of them; one shorter than the window is cut only at its end (a front-padded window, as for
-/// short test engines, docs/reference.md §2.6); an empty engine gives none. Pure in its arguments.
-pub fn calibration_cuts(
-    engine_lengths: &[usize],
-    seed: u64,
-    cuts_per_engine: usize,
-    window: usize,
-) -> Result<Vec<Cut>, CoreError> {
+/// from [`first_cut`] to the engine's last cycle. An engine with fewer possible cuts gives all of
+/// them; an empty engine gives none. Pure in its arguments, and one engine's cuts do not depend
+/// on the others.
+pub fn calibration_cuts(engine_lengths: &[usize], seed: u64, cuts_per_engine: usize) -> Result<Vec<Cut>, CoreError> {
     if cuts_per_engine == 0 {
         return Err(CoreError::invalid("calibration cuts per engine", 0, "≥ 1"));
     }
-    if window == 0 {
-        return Err(CoreError::invalid("window", 0, "≥ 1"));
-    }
     let mut cuts = Vec::new();
     for (engine, &n) in engine_lengths.iter().enumerate().filter(|(_, &n)| n > 0) {
-        let kept = (n / 10).max(window).min(n);
-        let m = n - kept + 1;
+        let first = first_cut(n);
+        let m = n - first;
         let mut rng = engine_stream(seed, engine);
         let picks = distinct_sorted(&mut rng, m, cuts_per_engine.min(m));
-        cuts.extend(picks.into_iter().map(|i| Cut { engine, last_cycle: kept - 1 + i }));
+        cuts.extend(picks.into_iter().map(|i| Cut { engine, last_cycle: first + i }));
     }
     Ok(cuts)
-}
-
-/// Splits `n_engines` validation engines into (selection, calibration) index lists, both ascending:
-/// the calibration engines never choose the checkpoint, so their residuals are not biased low.
-/// `calibration_fraction` of them (rounded, at least one of each) go to calibration.
-pub fn calibration_split(
-    n_engines: usize,
-    calibration_fraction: f64,
-    seed: u64,
-) -> Result<(Vec<usize>, Vec<usize>), CoreError> {
-    if n_engines < 2 {
-        return Err(CoreError::invalid("validation engines to split", n_engines, "≥ 2"));
-    }
-    if !(calibration_fraction > 0.0 && calibration_fraction < 1.0) {
-        return Err(CoreError::invalid("calibration fraction", calibration_fraction, "in (0, 1)"));
-    }
-    let n_cal = ((n_engines as f64 * calibration_fraction).round() as usize).clamp(1, n_engines - 1);
-    let mut rng = SplitMix64::new(mix(seed ^ 0x7370_6c69_7463_616c));
-    let calibration = distinct_sorted(&mut rng, n_engines, n_cal);
-    let selection = (0..n_engines).filter(|i| calibration.binary_search(i).is_err()).collect();
-    Ok((selection, calibration))
 }

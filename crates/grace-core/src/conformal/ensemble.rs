@@ -14,6 +14,16 @@ pub enum Combine {
     Median,
 }
 
+impl Combine {
+    /// The rule's name as the command line and `results.json` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Combine::Mean => "mean",
+            Combine::Median => "median",
+        }
+    }
+}
+
 /// Checks `members[m][e]` (member m, engine e) is a non-empty rectangle of finite values; returns
 /// the number of engines.
 fn check_members<M: AsRef<[f64]>>(members: &[M]) -> Result<usize, CoreError> {

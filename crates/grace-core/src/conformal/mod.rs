@@ -12,7 +12,7 @@ mod scores;
 mod tests;
 
 pub use calibration::{Calibration, Interval, IntervalKind, LevelBounds, LevelIntervals, DEFAULT_SCALE_FLOOR};
-pub use cuts::{calibration_cuts, calibration_split, Cut};
+pub use cuts::{calibration_cuts, first_cut, Cut};
 pub use ensemble::{combine, member_spread, Combine};
 pub use quantile::{check_level, conformal_quantile, conformal_rank, Quantile};
 pub use scores::{

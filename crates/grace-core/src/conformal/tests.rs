@@ -243,33 +243,21 @@ fn ensemble_mean_median_and_spread_by_hand() {
 
 #[test]
 fn cuts_are_deterministic_in_range_and_per_engine() {
-    let lengths = [200, 35, 20, 0, 150];
-    let a = calibration_cuts(&lengths, 7, 8, 30).unwrap();
-    assert_eq!(a, calibration_cuts(&lengths, 7, 8, 30).unwrap());
-    assert_ne!(a, calibration_cuts(&lengths, 8, 8, 30).unwrap());
+    let lengths = [200, 25, 5, 0, 150];
+    let a = calibration_cuts(&lengths, 7, 8).unwrap();
+    assert_eq!(a, calibration_cuts(&lengths, 7, 8).unwrap());
+    assert_ne!(a, calibration_cuts(&lengths, 8, 8).unwrap());
     let of = |e: usize| a.iter().filter(|c| c.engine == e).map(|c| c.last_cycle).collect::<Vec<_>>();
-    // 200 cycles: at least 30 kept (a tenth is 20), 8 distinct ascending cuts in 29..=199.
+    // 200 cycles: at least a tenth (20) kept, 8 distinct ascending cuts in 19..=199.
     let e0 = of(0);
-    assert!(e0.len() == 8 && e0.windows(2).all(|w| w[0] < w[1]) && e0.iter().all(|c| (29..200).contains(c)));
-    assert_eq!(of(1), vec![29, 30, 31, 32, 33, 34]); // only 6 possible: all of them
-    assert_eq!(of(2), vec![19]); // shorter than the window: its end only
+    assert!(e0.len() == 8 && e0.windows(2).all(|w| w[0] < w[1]) && e0.iter().all(|c| (19..200).contains(c)));
+    // 25 cycles keep ≥ 2: 24 possible cuts, 8 drawn from 1..=24
+    assert!(of(1).len() == 8 && of(1).iter().all(|c| (1..25).contains(c)));
+    assert_eq!(of(2), vec![0, 1, 2, 3, 4]); // 5 cycles keep ≥ 1: all 5 possible cuts
     assert!(of(3).is_empty());
     // An engine's cuts do not depend on the engines around it.
-    let alone = calibration_cuts(&[0, 0, 0, 0, 150], 7, 8, 30).unwrap();
+    let alone = calibration_cuts(&[0, 0, 0, 0, 150], 7, 8).unwrap();
     assert_eq!(alone.iter().map(|c| c.last_cycle).collect::<Vec<_>>(), of(4));
-    assert!(calibration_cuts(&lengths, 7, 0, 30).is_err());
-    assert!(calibration_cuts(&lengths, 7, 5, 0).is_err());
-}
-
-#[test]
-fn calibration_split_partitions_deterministically() {
-    let (sel, cal) = calibration_split(20, 0.5, 3).unwrap();
-    assert_eq!((sel.len(), cal.len()), (10, 10));
-    let mut all: Vec<usize> = sel.iter().chain(&cal).copied().collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..20).collect::<Vec<_>>());
-    assert_eq!((sel.clone(), cal.clone()), calibration_split(20, 0.5, 3).unwrap());
-    assert_ne!(cal, calibration_split(20, 0.5, 4).unwrap().1);
-    assert_eq!(calibration_split(2, 0.9, 0).unwrap().1.len(), 1);
-    assert!(calibration_split(1, 0.5, 0).is_err());
+    assert!(calibration_cuts(&lengths, 7, 0).is_err());
+    assert_eq!([first_cut(1), first_cut(9), first_cut(10), first_cut(200)], [0, 0, 0, 19]);
 }

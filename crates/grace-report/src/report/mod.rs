@@ -1,12 +1,14 @@
-//! Building the report of a run or a sweep: loads the run directories, builds the page sections,
+//! Building the report of a run, a sweep or a tune: loads the directories, builds the page sections,
 //! draws their figures and writes the HTML page(s); also `collect`, a sweep's results tables.
 
 mod run_page;
 pub mod sections;
 mod sweep_page;
+mod tune_page;
 
 pub use run_page::{run_sections, write_run_page};
 pub use sweep_page::{collect, load_sweep, sweep_report};
+pub use tune_page::{is_tune, tune_report};
 
 use crate::plan::RUNS_DIR;
 use crate::rundir::{self, RunData};
@@ -42,12 +44,15 @@ pub fn is_sweep(dir: &Path) -> bool {
         || (dir.join(RUNS_DIR).is_dir() && !dir.join(rundir::CONFIG_FILE).is_file())
 }
 
-/// A run or a sweep directory, whichever `input` is.
+/// A run, a sweep or a tune directory, whichever `input` is.
 pub fn report(input: &Path, out: &Path, opts: Options) -> anyhow::Result<ReportSummary> {
     if !input.is_dir() {
-        anyhow::bail!("{} is not a directory; pass a run directory (from `grace train`) or a sweep directory (from `grace sweep`)", input.display());
+        anyhow::bail!("{} is not a directory; pass a run directory (from `grace train`), a sweep directory (from `grace sweep`) or a tune directory (from `grace tune`)", input.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating the report folder {}", out.display()))?;
+    if is_tune(input) {
+        return tune_report(input, out);
+    }
     if is_sweep(input) {
         return sweep_report(input, out, opts);
     }

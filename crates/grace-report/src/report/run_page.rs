@@ -12,6 +12,8 @@ use crate::rundir::{Columns, RunData, RunResults, HEALTH_CLASSES};
 use plotters::style::{RGBColor, BLACK};
 use std::path::{Path, PathBuf};
 
+pub mod intervals;
+
 /// Writes `dir/index.html` for one run (figures in `dir/figures/`); returns the page path.
 pub fn write_run_page(
     run: &RunData,
@@ -26,13 +28,15 @@ pub fn write_run_page(
 }
 
 pub fn run_sections(run: &RunData, back: Option<&str>, opts: Options) -> Vec<Draft> {
-    vec![
+    let mut drafts = vec![
         run_head(run, back),
         results_section(run),
         training_section(run),
         weighting_section(run, opts.max_points),
         test_section(run),
-    ]
+    ];
+    drafts.extend(intervals::intervals_section(run));
+    drafts
 }
 
 fn run_head(run: &RunData, back: Option<&str>) -> Draft {

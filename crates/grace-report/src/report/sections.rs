@@ -235,7 +235,8 @@ pub fn lambda_points(run: &RunData, name: &str, max_points: usize) -> Vec<(f64, 
 #[cfg(test)]
 pub(crate) mod fixtures {
     use crate::rundir::{Columns, RunData, RunResults};
-    use grace_core::results::{Protocol, RulScores, TestReport, ValidationSummary};
+    use grace_core::conformal::{IntervalKind, IntervalReport, IntervalScores};
+    use grace_core::results::{IntervalsSummary, KindIntervals, Protocol, RulScores, TestReport, ValidationSummary};
     use std::path::PathBuf;
 
     pub fn columns(cols: &[(&str, Vec<f64>)]) -> Columns {
@@ -278,6 +279,32 @@ pub(crate) mod fixtures {
             steps: 30,
             ..Default::default()
         }
+    }
+
+    /// (level, coverage, mean width) of one level.
+    pub type LevelFigures = (f64, f64, Option<f64>);
+
+    /// The `intervals` section of a calibrated run: per kind, its levels' figures against capped
+    /// truth; band coverage and the uncapped scores are left empty.
+    pub fn intervals(kinds: &[(IntervalKind, &[LevelFigures])]) -> IntervalsSummary {
+        let kinds = kinds
+            .iter()
+            .map(|(kind, levels)| {
+                let capped = levels
+                    .iter()
+                    .map(|&(level, coverage, mean_width)| IntervalScores {
+                        level,
+                        coverage,
+                        mean_width,
+                        mean_lower: 0.0,
+                        bands: vec![],
+                    })
+                    .collect();
+                let report = IntervalReport { max_rul: 125.0, capped, uncapped: vec![] };
+                KindIntervals { kind: *kind, report }
+            })
+            .collect();
+        IntervalsSummary { calibration_engines: 2, calibration_cuts: 20, cuts_per_engine: 10, kinds }
     }
 
     /// A finished run of three epochs (best: epoch 1) with a gradient log and two test engines.

@@ -17,6 +17,8 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 use std::path::Path;
 
+mod intervals;
+
 /// The run directories of a sweep, in plan order (then by name), with the manifest if present.
 pub fn load_sweep(sweep_dir: &Path) -> anyhow::Result<(Option<Manifest>, Vec<RunData>)> {
     let manifest = Manifest::read(sweep_dir)?;
@@ -56,8 +58,19 @@ pub fn collect(sweep_dir: &Path) -> anyhow::Result<ResultsTable> {
 
 /// The results table of the finished runs; planned runs without results are listed as missing.
 fn table_of(sweep_dir: &Path, manifest: Option<&Manifest>, runs: &[RunData]) -> ResultsTable {
-    let finished: Vec<(String, rundir::RunResults)> =
-        runs.iter().filter_map(|r| r.results.clone().map(|x| (r.name.clone(), x))).collect();
+    // A variant's runs record their registry method; the table shows them under the variant's name.
+    let label =
+        |name: &str| manifest.and_then(|m| m.items().into_iter().find(|it| it.name == name)).map(|it| it.method);
+    let finished: Vec<(String, rundir::RunResults)> = runs
+        .iter()
+        .filter_map(|r| {
+            let mut x = r.results.clone()?;
+            if let Some(method) = label(&r.name) {
+                x.method = method;
+            }
+            Some((r.name.clone(), x))
+        })
+        .collect();
     let mut missing: Vec<String> = runs.iter().filter(|r| r.results.is_none()).map(|r| r.name.clone()).collect();
     if let Some(m) = manifest {
         for it in m.items() {
@@ -92,8 +105,10 @@ pub fn sweep_report(sweep_dir: &Path, out: &Path, opts: Options) -> anyhow::Resu
     let table = table_of(sweep_dir, manifest.as_ref(), &runs);
     let mut drafts = vec![sweep_head(sweep_dir, &runs), results_section(&table)];
     let methods = method_order(manifest.as_ref(), &runs);
+    let mcolor = |m: &str| color(methods.iter().position(|x| x == m).unwrap_or(0));
     for subset in subsets(&runs) {
         drafts.push(subset_section(&subset, &runs, &table, &methods, opts.max_points));
+        drafts.extend(intervals::intervals_section(&subset, &runs, &table, &mcolor));
     }
     drafts.push(runs_section(&runs));
     // The sweep's figures first, then each run's page; the index last, once every page it links exists.
@@ -128,10 +143,8 @@ fn sweep_head(sweep_dir: &Path, runs: &[RunData]) -> Draft {
 }
 
 fn results_section(table: &ResultsTable) -> Draft {
-    let mut d = Draft::new("Results (mean ± sample std over seeds)").block(Block::Table {
-        headers: ResultsTable::HEADERS.iter().map(|s| s.to_string()).collect(),
-        rows: table.display_rows().into_iter().map(|r| r.to_vec()).collect(),
-    });
+    let mut d = Draft::new("Results (mean ± sample std over seeds)")
+        .block(Block::Table { headers: table.headers(), rows: table.display_rows() });
     for note in table.notes() {
         d = d.block(Block::P(note));
     }

@@ -1,0 +1,51 @@
+//! The test-scoring log: with `GRACE_TEST_LOG=FILE`, every test scoring (`grace train`, and so
+//! every sweep run) appends who, when, which run and what it scored, so "freeze before you look" can be checked.
+
+use anyhow::Context;
+use grace_core::results::RunResults;
+use std::io::Write;
+use std::path::Path;
+
+pub const ENV: &str = "GRACE_TEST_LOG";
+const HEADER: &str = "time_utc,user,host,run_dir,subset,method,seed,recipe,epochs_run,best_epoch,val_rmse,\
+test_rmse_capped,test_nasa_capped,test_rmse_uncapped,grace\n";
+
+/// Appends one line for a run just scored on the test set, if `GRACE_TEST_LOG` names a file.
+pub fn record(dir: &Path, r: &RunResults, recipe: Option<&str>) -> anyhow::Result<()> {
+    let Some(log) = std::env::var_os(ENV).filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let user = std::env::var("USER").unwrap_or_default();
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let run = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let cells = [
+        now,
+        user,
+        host.trim().to_string(),
+        run.display().to_string(),
+        r.subset.clone(),
+        r.method.clone(),
+        r.seed.to_string(),
+        recipe.unwrap_or_default().to_string(),
+        r.epochs_run.to_string(),
+        r.validation.best_epoch.to_string(),
+        format!("{:.4}", r.validation.best_val_rmse),
+        format!("{:.4}", r.test.capped.rmse),
+        format!("{:.2}", r.test.capped.nasa),
+        format!("{:.4}", r.test.uncapped.rmse),
+        r.versions.grace.clone(),
+    ];
+    let mut line = csv::WriterBuilder::new().has_headers(false).from_writer(vec![]);
+    line.write_record(&cells)?;
+    let line = String::from_utf8(line.into_inner()?)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("{ENV}={}: cannot open for appending", Path::new(&log).display()))?;
+    // One write per line: appends of a few hundred bytes from concurrent sweep runs do not interleave.
+    let header = if f.metadata()?.len() == 0 { HEADER } else { "" };
+    f.write_all(format!("{header}{line}").as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `grace evaluate --runs` and `--sweep DIR --method M` through the binary: two calibrated seeds of
+//! a tiny synthetic fleet combine into an ensemble in a new folder; mismatched members are refused.
+
+use std::path::Path;
+
+mod common;
+use common::{f, fails, json, ok, read_json};
+
+fn train(run: &Path, seed: u64, window: u32) {
+    let seed = seed.to_string();
+    let window = format!("data.prep.window={window}");
+    let mut args = vec!["train", "--data", "synthetic", "--epochs", "1", "--seed", &seed, "--threads", "1"];
+    args.extend(["--device", "cpu"]);
+    for set in [
+        "data.synthetic.n_train=10",
+        "data.synthetic.n_test=6",
+        "data.synthetic.max_life=200",
+        "data.prep.val_fraction=0.4",
+        "data.prep.calibration=0.5",
+        &window,
+    ] {
+        args.extend(["--set", set]);
+    }
+    args.extend(["--out", run.to_str().unwrap(), "--json"]);
+    ok(&args);
+}
+
+#[test]
+fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let (a, b, c) = (runs.join("SYNTHETIC_grace_seed0"), runs.join("SYNTHETIC_grace_seed1"), dir.path().join("w20"));
+    train(&a, 0, 30);
+    train(&b, 1, 30);
+    let out = dir.path().join("ens");
+    let (a_s, b_s, out_s) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
+    let before = std::fs::read_to_string(a.join("results.json")).unwrap();
+    let r = json(&["evaluate", "--runs", a_s, b_s, "--out", out_s, "--json"]);
+    assert_eq!(r["members"].as_array().unwrap().len(), 2);
+    assert_eq!(r["combine"], "mean");
+    let mean = (f(&r["members"][0]["test"]["capped"]["rmse"]) + f(&r["members"][1]["test"]["capped"]["rmse"])) / 2.0;
+    assert!((f(&r["mean_member"]["capped"]["rmse"]) - mean).abs() < 1e-9);
+    assert!(f(&r["ensemble"]["capped"]["rmse"]) <= mean + 1e-9);
+    let kinds: Vec<&str> =
+        r["intervals"]["kinds"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["symmetric", "normalised", "lower_bound", "asymmetric"]);
+    assert_eq!(read_json(&out.join("results.json")), r);
+    assert!(out.join("calibration.json").is_file() && out.join("predictions.csv").is_file());
+    assert_eq!(std::fs::read_to_string(a.join("results.json")).unwrap(), before, "members untouched");
+
+    // the sweep layout selects the same two runs
+    let sweep_out = dir.path().join("ens2");
+    let s = json(&[
+        "evaluate",
+        "--sweep",
+        dir.path().to_str().unwrap(),
+        "--method",
+        "grace",
+        "--out",
+        sweep_out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(s["ensemble"], r["ensemble"]);
+    let text = ok(&["evaluate", "--runs", a_s, b_s, "--out", out_s, "--combine", "median"]).stdout;
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("mean single model") && text.contains("calibrated intervals"), "{text}");
+
+    train(&c, 2, 20);
+    let e = fails(&["evaluate", "--runs", a_s, c.to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
+    assert!(e.contains("differ in preprocessing") && e.contains("config.window"), "{e}");
+    let e = fails(&["evaluate", "--runs", a_s, b_s, "--out", a_s]);
+    assert!(e.contains("is a run directory"), "{e}");
+    let e = fails(&["evaluate", "--runs", a_s, b_s]);
+    assert!(e.contains("--out"), "{e}");
+}

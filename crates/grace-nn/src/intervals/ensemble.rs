@@ -1,0 +1,337 @@
+//! Seed ensembles of finished runs, from the files the runs wrote (no model is loaded): members'
+//! test predictions and calibration residuals combined per engine, scored and calibrated anew.
+
+use super::{fit, CalibrationRecord, CutPrediction, MODEL_KINDS};
+use crate::evaluate::EnginePrediction;
+use crate::io::{write_atomic, write_json_atomic};
+use crate::setup::recorded_data;
+use anyhow::{bail, Context};
+use grace_core::conformal::{combine, member_spread, Combine, IntervalKind};
+use grace_core::lock::RunLock;
+use grace_core::results::{EnsembleMember, EnsembleResults, RulPair, RulScores, RunResults};
+use grace_core::rundir::{CONFIG_FILE, PREDICTIONS_FILE, PREPROCESSING_FILE, RESULTS_FILE};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What one finished member run contributes.
+struct Member {
+    dir: PathBuf,
+    results: RunResults,
+    preprocessing: serde_json::Value,
+    fingerprint: String,
+    rows: Vec<EnginePrediction>,
+    calibration: Option<CalibrationRecord>,
+}
+
+impl Member {
+    fn read(dir: &Path) -> anyhow::Result<Self> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("{} is not a finished run: cannot read {}", dir.display(), path.display()))
+        };
+        let results: RunResults = serde_json::from_str(&read(RESULTS_FILE)?)
+            .with_context(|| format!("reading {}", dir.join(RESULTS_FILE).display()))?;
+        let preprocessing = serde_json::from_str(&read(PREPROCESSING_FILE)?)
+            .with_context(|| format!("reading {}", dir.join(PREPROCESSING_FILE).display()))?;
+        let recorded = recorded_data(dir)?.map(|r| r.fingerprint);
+        let fingerprint = recorded.unwrap_or_else(|| results.protocol.data_fingerprint.clone());
+        let path = dir.join(PREDICTIONS_FILE);
+        let rows = csv::Reader::from_path(&path)
+            .and_then(|mut r| r.deserialize().collect::<Result<Vec<EnginePrediction>, _>>())
+            .with_context(|| format!("reading {}", path.display()))?;
+        let calibration = CalibrationRecord::load(dir)?;
+        Ok(Member { dir: dir.to_path_buf(), results, preprocessing, fingerprint, rows, calibration })
+    }
+
+    fn predictions(&self) -> Vec<f64> {
+        self.rows.iter().map(|r| r.prediction).collect()
+    }
+}
+
+/// The first place two JSON values differ, as a dotted path ("config.window"), or `None`.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value::Object;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => first_difference(u, v, &path),
+                    _ => Some(path),
+                }
+            })
+        }
+        _ if a == b => None,
+        _ => Some(if at.is_empty() { "(the whole file)".into() } else { at.to_string() }),
+    }
+}
+
+/// Refuses members that were not trained on the same data, preprocessed the same way, and scored
+/// on the same test engines: averaging them would mix predictions of different questions.
+fn check_compatible(members: &[Member]) -> anyhow::Result<()> {
+    let first = &members[0];
+    for m in &members[1..] {
+        let (a, b) = (first.dir.display(), m.dir.display());
+        if let Some(field) = first_difference(&first.preprocessing, &m.preprocessing, "") {
+            bail!(
+                "{b} and {a} differ in preprocessing ({PREPROCESSING_FILE} field `{field}`: {} vs {}): ensemble \
+                 members must share their data preparation",
+                show(&m.preprocessing, &field),
+                show(&first.preprocessing, &field)
+            );
+        }
+        if m.fingerprint != first.fingerprint {
+            bail!(
+                "{b} and {a} were trained on different data (data fingerprint {} vs {}): ensemble members must \
+                 share their data",
+                blank(&m.fingerprint),
+                blank(&first.fingerprint)
+            );
+        }
+        let engines = |x: &Member| x.rows.iter().map(|r| (r.engine, r.truth.to_bits())).collect::<Vec<_>>();
+        if engines(m) != engines(first) {
+            bail!("{b} and {a} were scored on different test engines ({PREDICTIONS_FILE} differs in engines or truth)");
+        }
+    }
+    Ok(())
+}
+
+fn show(v: &serde_json::Value, path: &str) -> String {
+    path.split('.').try_fold(v, |v, k| v.get(k)).map(|v| v.to_string()).unwrap_or_else(|| "absent".into())
+}
+
+fn blank(s: &str) -> &str {
+    if s.is_empty() {
+        "none recorded"
+    } else {
+        s
+    }
+}
+
+/// The finished runs of `method` in a sweep directory (`DIR/runs/*`, as `grace sweep` lays it out).
+pub fn sweep_members(sweep: &Path, method: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let runs = sweep.join("runs");
+    let entries =
+        std::fs::read_dir(&runs).with_context(|| format!("{} is not a sweep directory (no runs/)", sweep.display()))?;
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    dirs.sort();
+    let picked: Vec<PathBuf> = dirs
+        .into_iter()
+        .filter(|d| {
+            let text = std::fs::read_to_string(d.join(RESULTS_FILE)).unwrap_or_default();
+            serde_json::from_str::<RunResults>(&text).is_ok_and(|r| r.method == method)
+        })
+        .collect();
+    if picked.len() < 2 {
+        bail!(
+            "{} holds {} finished run(s) of method {method}: an ensemble needs at least two",
+            runs.display(),
+            picked.len()
+        );
+    }
+    Ok(picked)
+}
+
+/// One row of an ensemble's `predictions.csv`.
+#[derive(Debug, Serialize)]
+struct EnsembleRow {
+    engine: u32,
+    truth: f64,
+    truth_capped: f64,
+    prediction: f64,
+    /// The members' sample standard deviation.
+    spread: f64,
+}
+
+/// The calibration of the ensemble of the finished runs `dirs` (`None` when they were trained
+/// without calibration), after the same checks as [`evaluate_ensemble`]: what `grace predict
+/// --runs` bounds its predictions with.
+pub fn ensemble_calibration_of(dirs: &[PathBuf], how: Combine) -> anyhow::Result<Option<CalibrationRecord>> {
+    if dirs.len() < 2 {
+        bail!("an ensemble needs at least two runs, got {}", dirs.len());
+    }
+    let members = dirs.iter().map(|d| Member::read(d)).collect::<anyhow::Result<Vec<_>>>()?;
+    check_compatible(&members)?;
+    ensemble_calibration(&members, how)
+}
+
+/// Combines the finished runs `dirs` into an ensemble and writes its `results.json`,
+/// `predictions.csv` and (when the members were calibrated) `calibration.json` into `out`, which
+/// must not be a run directory. The members' own files are only read.
+pub fn evaluate_ensemble(dirs: &[PathBuf], out: &Path, how: Combine) -> anyhow::Result<EnsembleResults> {
+    if dirs.len() < 2 {
+        bail!("an ensemble needs at least two runs, got {}", dirs.len());
+    }
+    refuse_member_folder(dirs, out)?;
+    let members = dirs.iter().map(|d| Member::read(d)).collect::<anyhow::Result<Vec<_>>>()?;
+    check_compatible(&members)?;
+    let preds: Vec<Vec<f64>> = members.iter().map(Member::predictions).collect();
+    let ensemble = combine(&preds, how)?;
+    let spread = member_spread(&preds)?;
+    let rows0 = &members[0].rows;
+    let capped: Vec<f64> = rows0.iter().map(|r| r.truth_capped).collect();
+    let uncapped: Vec<f64> = rows0.iter().map(|r| r.truth).collect();
+    let pair = |p: &[f64]| RulPair { capped: RulScores::of(p, &capped), uncapped: RulScores::of(p, &uncapped) };
+    let member_scores: Vec<EnsembleMember> = members
+        .iter()
+        .zip(&preds)
+        .map(|(m, p)| EnsembleMember {
+            run_dir: m.dir.display().to_string(),
+            method: m.results.method.clone(),
+            seed: m.results.seed,
+            test: pair(p),
+        })
+        .collect();
+    let calibration = ensemble_calibration(&members, how)?;
+    let intervals = match &calibration {
+        Some(c) => Some(c.summarise(&ensemble, &uncapped, Some(&spread))?),
+        None => None,
+    };
+    let first = &members[0].results;
+    let results = EnsembleResults {
+        subset: first.subset.clone(),
+        synthetic: first.synthetic,
+        combine: how,
+        engines: ensemble.len(),
+        data_fingerprint: members[0].fingerprint.clone(),
+        ensemble: pair(&ensemble),
+        mean_member: mean_pair(&member_scores),
+        members: member_scores,
+        intervals,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
+    let _lock = RunLock::acquire(out, "grace evaluate --runs")?;
+    let rows: Vec<EnsembleRow> = rows0
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EnsembleRow {
+            engine: r.engine,
+            truth: r.truth,
+            truth_capped: r.truth_capped,
+            prediction: ensemble[i],
+            spread: spread[i],
+        })
+        .collect();
+    write_rows(&out.join(PREDICTIONS_FILE), &rows)?;
+    if let Some(c) = &calibration {
+        c.write(out)?;
+    }
+    write_json_atomic(&out.join(RESULTS_FILE), &results)?;
+    Ok(results)
+}
+
+/// Each figure averaged over the members: the mean single model the ensemble is compared with.
+fn mean_pair(members: &[EnsembleMember]) -> RulPair {
+    let n = members.len() as f64;
+    let mean = |f: &dyn Fn(&EnsembleMember) -> f64| members.iter().map(f).sum::<f64>() / n;
+    let scores = |g: &dyn Fn(&EnsembleMember) -> &RulScores| RulScores {
+        rmse: mean(&|m| g(m).rmse),
+        nasa: mean(&|m| g(m).nasa),
+        mae: mean(&|m| g(m).mae),
+    };
+    RulPair { capped: scores(&|m| &m.test.capped), uncapped: scores(&|m| &m.test.uncapped) }
+}
+
+/// The ensemble calibrated on its members' combined calibration-cut predictions, with the member
+/// spread as the normalised kind's scale; `None` when no member was calibrated. Members calibrated
+/// on different cuts, or only some of them, are refused.
+fn ensemble_calibration(members: &[Member], how: Combine) -> anyhow::Result<Option<CalibrationRecord>> {
+    let records: Vec<&CalibrationRecord> = members.iter().filter_map(|m| m.calibration.as_ref()).collect();
+    if records.is_empty() {
+        return Ok(None);
+    }
+    if records.len() < members.len() {
+        let missing: Vec<String> =
+            members.iter().filter(|m| m.calibration.is_none()).map(|m| m.dir.display().to_string()).collect();
+        bail!(
+            "some members have calibrated intervals and {} do not ({} missing); train every member with the same \
+             data.prep.calibration",
+            missing.join(", "),
+            super::CALIBRATION_FILE
+        );
+    }
+    let first = records[0];
+    let key =
+        |r: &CalibrationRecord| r.cuts.iter().map(|c| (c.unit, c.last_cycle, c.truth.to_bits())).collect::<Vec<_>>();
+    if let Some(i) = records.iter().position(|r| key(r) != key(first)) {
+        bail!(
+            "{} was calibrated on other cuts than {} ({} differs): members must share data.prep.seed, \
+             data.prep.calibration and eval.cuts_per_engine",
+            members[i].dir.display(),
+            members[0].dir.display(),
+            super::CALIBRATION_FILE
+        );
+    }
+    let preds: Vec<Vec<f64>> = records.iter().map(|r| r.cuts.iter().map(|c| c.prediction).collect()).collect();
+    let combined = combine(&preds, how)?;
+    let spread = member_spread(&preds)?;
+    let cuts: Vec<CutPrediction> = first
+        .cuts
+        .iter()
+        .zip(combined.iter().zip(&spread))
+        .map(|(c, (&prediction, &s))| CutPrediction { prediction, spread: Some(s), ..c.clone() })
+        .collect();
+    let levels: Vec<f64> =
+        first.calibrations.first().map(|c| c.levels.iter().map(|l| l.level).collect()).unwrap_or_default();
+    let mut kinds = MODEL_KINDS.to_vec();
+    kinds.insert(1, IntervalKind::normalised());
+    Ok(Some(CalibrationRecord { calibrations: fit(&cuts, &kinds, &levels)?, cuts, ..first.clone() }))
+}
+
+/// An ensemble's results must not replace a member's (or any run's) files.
+fn refuse_member_folder(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let is_member = canon(out).is_some_and(|o| dirs.iter().any(|d| canon(d).as_ref() == Some(&o)));
+    if is_member || out.join(CONFIG_FILE).exists() {
+        bail!(
+            "--out {} is a run directory: an ensemble's results go to a folder of their own, so that no member's \
+             files are replaced",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn write_rows(path: &Path, rows: &[EnsembleRow]) -> anyhow::Result<()> {
+    write_atomic(path, |tmp| {
+        let mut w = csv::Writer::from_path(tmp)?;
+        for r in rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn first_difference_names_the_nested_field() {
+        let a = json!({"config": {"window": 30, "seed": 42}, "mean": [[1.0]]});
+        let b = json!({"config": {"window": 20, "seed": 42}, "mean": [[1.0]]});
+        assert_eq!(first_difference(&a, &b, ""), Some("config.window".into()));
+        assert_eq!(first_difference(&a, &a, ""), None);
+        let c = json!({"config": {"window": 30, "seed": 42}});
+        assert_eq!(first_difference(&a, &c, ""), Some("mean".into()));
+        assert_eq!(show(&a, "config.window"), "30");
+        assert_eq!(show(&c, "mean"), "absent");
+    }
+
+    #[test]
+    fn mean_member_averages_each_figure() {
+        let m = |rmse: f64, nasa: f64| EnsembleMember {
+            test: RulPair { capped: RulScores { rmse, nasa, mae: 1.0 }, uncapped: RulScores::default() },
+            ..Default::default()
+        };
+        let p = mean_pair(&[m(10.0, 100.0), m(14.0, 300.0)]);
+        assert_eq!((p.capped.rmse, p.capped.nasa, p.capped.mae), (12.0, 200.0, 1.0));
+        assert!(p.uncapped.rmse.is_nan());
+    }
+}
