@@ -16,7 +16,7 @@ pub fn record(dir: &Path, r: &RunResults, recipe: Option<&str>) -> anyhow::Resul
         return Ok(());
     };
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
-    let user = std::env::var("USER").unwrap_or_default();
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| uid());
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let run = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let cells = [
@@ -48,4 +48,13 @@ pub fn record(dir: &Path, r: &RunResults, recipe: Option<&str>) -> anyhow::Resul
     let header = if f.metadata()?.len() == 0 { HEADER } else { "" };
     f.write_all(format!("{header}{line}").as_bytes())?;
     Ok(())
+}
+
+/// Who ran it when no login name is set (containers, cron): the numeric user id.
+fn uid() -> String {
+    #[cfg(unix)]
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    return format!("uid {}", unsafe { libc::getuid() });
+    #[cfg(not(unix))]
+    String::new()
 }

@@ -269,8 +269,8 @@ fn ensure_finite(r: &RunResults, rows: &[EnginePrediction], weights: &Path) -> a
     Ok(())
 }
 
-/// Writes the per-engine rows as `predictions.csv`, atomically.
-pub fn write_predictions(path: &Path, rows: &[EnginePrediction]) -> anyhow::Result<()> {
+/// Writes per-engine rows (`predictions.csv` of a run or an ensemble) as CSV, atomically.
+pub fn write_predictions<R: Serialize>(path: &Path, rows: &[R]) -> anyhow::Result<()> {
     write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp)?;
         for r in rows {

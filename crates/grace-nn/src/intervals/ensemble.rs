@@ -3,7 +3,7 @@
 
 use super::{fit, CalibrationRecord, CutPrediction, MODEL_KINDS};
 use crate::evaluate::EnginePrediction;
-use crate::io::{write_atomic, write_json_atomic};
+use crate::io::write_json_atomic;
 use crate::setup::recorded_data;
 use anyhow::{bail, Context};
 use grace_core::conformal::{combine, member_spread, Combine, IntervalKind};
@@ -216,7 +216,7 @@ pub fn evaluate_ensemble(dirs: &[PathBuf], out: &Path, how: Combine) -> anyhow::
             spread: spread[i],
         })
         .collect();
-    write_rows(&out.join(PREDICTIONS_FILE), &rows)?;
+    crate::evaluate::write_predictions(&out.join(PREDICTIONS_FILE), &rows)?;
     if let Some(c) = &calibration {
         c.write(out)?;
     }
@@ -294,17 +294,6 @@ fn refuse_member_folder(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn write_rows(path: &Path, rows: &[EnsembleRow]) -> anyhow::Result<()> {
-    write_atomic(path, |tmp| {
-        let mut w = csv::Writer::from_path(tmp)?;
-        for r in rows {
-            w.serialize(r)?;
-        }
-        w.flush()?;
-        Ok(())
-    })
 }
 
 #[cfg(test)]
