@@ -65,6 +65,17 @@ fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("mean single model") && text.contains("calibrated intervals"), "{text}");
 
+    // With GRACE_TEST_LOG, an ensemble's test scoring is logged like a run's.
+    let log = dir.path().join("test-log.csv");
+    let args = ["evaluate", "--runs", a_s, b_s, "--out", out_s];
+    let o = common::command(&args).env("GRACE_TEST_LOG", &log).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let line = logged.lines().nth(1).unwrap();
+    assert!(line.contains(",SYNTHETIC,ensemble (mean) of grace,0+1,"), "{logged}");
+    let rmse = format!("{:.4}", f(&r["ensemble"]["capped"]["rmse"]));
+    assert!(line.contains(&rmse), "{logged}");
+
     train(&c, 2, 20);
     let e = fails(&["evaluate", "--runs", a_s, c.to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
     assert!(e.contains("differ in preprocessing") && e.contains("config.window"), "{e}");

@@ -145,6 +145,7 @@ pub fn evaluate_ensemble(flags: &EnsembleFlags, out: Option<&Path>, json: bool) 
         _ => flags.runs.clone(),
     };
     let r = grace_nn::intervals::ensemble::evaluate_ensemble(&members, out, flags.combine)?;
+    crate::test_log::record_ensemble(out, &r)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

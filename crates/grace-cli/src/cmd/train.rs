@@ -290,6 +290,7 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         }
         _ => (train::evaluate_run(&run_dir, a.device.as_deref())?, run_dir.clone()),
     };
+    crate::test_log::record(&written_to, &r, None)?;
     print_results(&r, &run_dir, a.json)?;
     if !a.json {
         println!("per-engine predictions: {}", written_to.join(train::PREDICTIONS_FILE).display());
