@@ -12,8 +12,13 @@ if [[ $data == synthetic ]]; then
 fi
 ./target/release/grace model --preset small
 echo
+# The subset's tuned recipe when one is built in (grace recipes): it also calibrates intervals.
+recipe=()
+if ./target/release/grace recipes "$subset" >/dev/null 2>&1; then
+  recipe=(--recipe "$subset")
+fi
 ./target/release/grace train --data "$data" --subset "$subset" --method grace --preset small \
-  --epochs "$epochs" --out "$out"
+  "${recipe[@]}" --epochs "$epochs" --out "$out"
 echo
 echo "Re-scoring the saved run from its directory alone (grace evaluate):"
 ./target/release/grace evaluate "$out"
