@@ -1,37 +1,16 @@
 //! `grace evaluate --runs` and `--sweep DIR --method M` through the binary: two calibrated seeds of
 //! a tiny synthetic fleet combine into an ensemble in a new folder; mismatched members are refused.
 
-use std::path::Path;
-
 mod common;
-use common::{f, fails, json, ok, read_json};
-
-fn train(run: &Path, seed: u64, window: u32) {
-    let seed = seed.to_string();
-    let window = format!("data.prep.window={window}");
-    let mut args = vec!["train", "--data", "synthetic", "--epochs", "1", "--seed", &seed, "--threads", "1"];
-    args.extend(["--device", "cpu"]);
-    for set in [
-        "data.synthetic.n_train=10",
-        "data.synthetic.n_test=6",
-        "data.synthetic.max_life=200",
-        "data.prep.val_fraction=0.4",
-        "data.prep.calibration=0.5",
-        &window,
-    ] {
-        args.extend(["--set", set]);
-    }
-    args.extend(["--out", run.to_str().unwrap(), "--json"]);
-    ok(&args);
-}
+use common::{f, fails, json, ok, read_json, train_calibrated};
 
 #[test]
 fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let (a, b, c) = (runs.join("SYNTHETIC_grace_seed0"), runs.join("SYNTHETIC_grace_seed1"), dir.path().join("w20"));
-    train(&a, 0, 30);
-    train(&b, 1, 30);
+    train_calibrated(&a, 0, &["data.prep.window=30"]);
+    train_calibrated(&b, 1, &["data.prep.window=30"]);
     let out = dir.path().join("ens");
     let (a_s, b_s, out_s) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
     let before = std::fs::read_to_string(a.join("results.json")).unwrap();
@@ -76,7 +55,7 @@ fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
     let rmse = format!("{:.4}", f(&r["ensemble"]["capped"]["rmse"]));
     assert!(line.contains(&rmse), "{logged}");
 
-    train(&c, 2, 20);
+    train_calibrated(&c, 2, &["data.prep.window=20"]);
     let e = fails(&["evaluate", "--runs", a_s, c.to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
     assert!(e.contains("differ in preprocessing") && e.contains("config.window"), "{e}");
     let e = fails(&["evaluate", "--runs", a_s, b_s, "--out", a_s]);

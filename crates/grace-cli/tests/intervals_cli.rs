@@ -7,30 +7,13 @@ use grace_data::write_data;
 use std::path::Path;
 
 mod common;
-use common::{f, ok, read_json};
-
-fn train(run: &Path, seed: &str) {
-    let mut args = vec!["train", "--data", "synthetic", "--epochs", "1", "--seed", seed, "--threads", "1"];
-    args.extend(["--device", "cpu"]);
-    for set in [
-        "data.synthetic.n_train=10",
-        "data.synthetic.n_test=6",
-        "data.synthetic.max_life=200",
-        "data.prep.val_fraction=0.4",
-        "data.prep.calibration=0.5",
-        "eval.coverage=[0.8, 0.9]",
-    ] {
-        args.extend(["--set", set]);
-    }
-    args.extend(["--out", run.to_str().unwrap(), "--json"]);
-    ok(&args);
-}
+use common::{f, ok, read_json, train_calibrated};
 
 #[test]
 fn calibrated_training_writes_intervals_and_predict_reproduces_its_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    train(&run, "0");
+    train_calibrated(&run, 0, &["eval.coverage=[0.8, 0.9]"]);
     let cal = read_json(&run.join("calibration.json"));
     assert_eq!(cal["cuts"].as_array().unwrap().len(), 20, "2 calibration engines × 10 cuts");
     let results = read_json(&run.join("results.json"));
@@ -81,7 +64,7 @@ fn calibrated_training_writes_intervals_and_predict_reproduces_its_bounds() {
 
     // an ensemble of two seeds: the mean of the members' predictions, with the ensemble's bounds
     let run1 = dir.path().join("run1");
-    train(&run1, "1");
+    train_calibrated(&run1, 1, &["eval.coverage=[0.8, 0.9]"]);
     let single = |r: &Path| -> serde_json::Value {
         let a = ["predict", r.to_str().unwrap(), "--engines", engines.to_str().unwrap(), "--device", "cpu", "--json"];
         serde_json::from_slice(&ok(&a).stdout).unwrap()

@@ -110,11 +110,11 @@ pub fn compare(sweep_dir: &Path, opts: &Options) -> anyhow::Result<Comparison> {
 }
 
 fn place<'a>(manifest: Option<&Manifest>, runs: &'a [RunData]) -> Vec<Scored<'a>> {
-    let items = manifest.map(|m| m.items()).unwrap_or_default();
+    let planned = manifest.map(Manifest::items_by_name).unwrap_or_default();
     runs.iter()
         .filter_map(|run| {
             let results = run.results.as_ref()?;
-            let (subset, method, seed) = match items.iter().find(|i| i.name == run.name) {
+            let (subset, method, seed) = match planned.get(&run.name) {
                 Some(i) => (i.subset.clone(), i.method.clone(), i.seed),
                 None => (results.label(), results.method.clone(), results.seed),
             };

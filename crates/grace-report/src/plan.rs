@@ -136,6 +136,12 @@ impl Manifest {
         plan(&self.subsets, &self.methods, &self.seeds)
     }
 
+    /// The plan's items by run-directory name: how a run is labelled (a variant under its own
+    /// name, not its registry method's).
+    pub fn items_by_name(&self) -> std::collections::HashMap<String, PlanItem> {
+        self.items().into_iter().map(|it| (it.name.clone(), it)).collect()
+    }
+
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }

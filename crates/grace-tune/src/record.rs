@@ -86,18 +86,16 @@ fn trial_record(dir: &Path, s: &Settings, sched: &dyn Schedule, trial: usize) ->
         Some(k) if sched.closed(k) => Status::Pruned,
         Some(_) => Status::Paused,
     };
-    let folded = |f: &dyn Fn(usize) -> Score| if s.folds >= 2 { top.and_then(|k| f(s.rungs[k])) } else { None };
+    // With folds, the folds' scores at the rung the trial's score comes from.
+    let fold_rung = top.filter(|_| s.folds >= 2).map(|k| s.rungs[k]);
     Ok(TrialRecord {
         trial,
         status,
         params: s.params(trial).into_iter().collect(),
         epochs: log.epochs(),
         score: top.and_then(|k| rung_scores[k]),
-        fold_scores: match top {
-            Some(k) if s.folds >= 2 => log.fold_scores(s.objective, s.rungs[k]),
-            _ => vec![],
-        },
-        spread: folded(&|epochs| log.spread(s.objective, epochs)),
+        fold_scores: fold_rung.map(|e| log.fold_scores(s.objective, e)).unwrap_or_default(),
+        spread: fold_rung.and_then(|e| log.spread(s.objective, e)),
         rung_scores,
         seconds: log.seconds(),
         run_dir,

@@ -84,3 +84,18 @@ pub fn real_dir(test: &str) -> Option<String> {
     }
     d
 }
+
+/// Trains a one-epoch run on a tiny synthetic fleet (10 training engines, 40% held out, half of
+/// those calibrating intervals) into `run`, with `extra` `--set` pairs.
+pub fn train_calibrated(run: &std::path::Path, seed: u64, extra: &[&str]) {
+    let seed = seed.to_string();
+    let mut args = vec!["train", "--data", "synthetic", "--epochs", "1", "--seed", &seed, "--threads", "1"];
+    args.extend(["--device", "cpu"]);
+    let sets = ["data.synthetic.n_train=10", "data.synthetic.n_test=6", "data.synthetic.max_life=200"];
+    let calibrated = ["data.prep.val_fraction=0.4", "data.prep.calibration=0.5"];
+    for set in sets.iter().chain(&calibrated).chain(extra) {
+        args.extend(["--set", set]);
+    }
+    args.extend(["--out", run.to_str().unwrap(), "--json"]);
+    ok(&args);
+}

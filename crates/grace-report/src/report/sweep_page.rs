@@ -59,14 +59,13 @@ pub fn collect(sweep_dir: &Path) -> anyhow::Result<ResultsTable> {
 /// The results table of the finished runs; planned runs without results are listed as missing.
 fn table_of(sweep_dir: &Path, manifest: Option<&Manifest>, runs: &[RunData]) -> ResultsTable {
     // A variant's runs record their registry method; the table shows them under the variant's name.
-    let label =
-        |name: &str| manifest.and_then(|m| m.items().into_iter().find(|it| it.name == name)).map(|it| it.method);
+    let planned = manifest.map(Manifest::items_by_name).unwrap_or_default();
     let finished: Vec<(String, rundir::RunResults)> = runs
         .iter()
         .filter_map(|r| {
             let mut x = r.results.clone()?;
-            if let Some(method) = label(&r.name) {
-                x.method = method;
+            if let Some(it) = planned.get(&r.name) {
+                x.method = it.method.clone();
             }
             Some((r.name.clone(), x))
         })
