@@ -1,13 +1,14 @@
 //! End-to-end calibrated intervals through the binary: `grace train --set data.prep.calibration=0.5`
 //! on a tiny synthetic fleet writes calibration.json and an `intervals` section, and `grace predict`
-//! adds the calibrated bounds to its table, CSV and JSON, the same on a second call.
+//! adds the calibrated bounds to its table, CSV and JSON, the same on a second call; `--coverage`
+//! asks for other levels on one call without rewriting the run.
 
 use grace_data::synthetic::{fleet, SyntheticConfig};
 use grace_data::write_data;
 use std::path::Path;
 
 mod common;
-use common::{f, ok, read_json, train_calibrated};
+use common::{f, fails, json, ok, read_json, train_calibrated};
 
 #[test]
 fn calibrated_training_writes_intervals_and_predict_reproduces_its_bounds() {
@@ -20,7 +21,10 @@ fn calibrated_training_writes_intervals_and_predict_reproduces_its_bounds() {
     assert_eq!(results["protocol"]["calibration_units"].as_array().unwrap().len(), 2);
     let kinds = results["intervals"]["kinds"].as_array().unwrap();
     let names: Vec<&str> = kinds.iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    assert_eq!(names, ["symmetric", "lower_bound", "asymmetric"]);
+    // the normalised kind of a single model is scaled by its difficulty estimate σ̂(ŷ), fitted on the
+    // 2 selection engines' 20 test-like cuts (2 bins of 10)
+    assert_eq!(names, ["symmetric", "normalised", "lower_bound", "asymmetric"]);
+    assert_eq!((cal["difficulty"]["n"].as_u64(), cal["difficulty"]["knots"].as_array().unwrap().len()), (Some(20), 2));
     for k in kinds {
         let levels: Vec<f64> = k["capped"].as_array().unwrap().iter().map(|s| f(&s["level"])).collect();
         assert_eq!(levels, [0.8, 0.9]);
@@ -81,4 +85,50 @@ fn calibrated_training_writes_intervals_and_predict_reproduces_its_bounds() {
     assert!(ens["header"]["note"].as_str().unwrap().starts_with("ensemble of 2 runs"));
     let again: serde_json::Value = serde_json::from_slice(&ok(&ens_args).stdout).unwrap();
     assert_eq!(again["engines"], ens["engines"]);
+    coverage_flag_overrides_the_levels_for_one_call(&run, &engines);
+}
+
+/// `--coverage` on predict and evaluate: bounds at exactly the asked levels, nested, reproduced by a
+/// second call; the run's files keep its own levels; invalid levels are refused naming the value.
+fn coverage_flag_overrides_the_levels_for_one_call(run: &Path, engines: &Path) {
+    let files = || ["calibration.json", "results.json"].map(|f| std::fs::read_to_string(run.join(f)).unwrap());
+    let before = files();
+    let args = ["predict", run.to_str().unwrap(), "--engines", engines.to_str().unwrap(), "--device", "cpu"];
+    let predict = |extra: &[&str]| -> serde_json::Value {
+        let a = [&args[..], extra, &["--json"]].concat();
+        serde_json::from_slice(&ok(&a).stdout).unwrap()
+    };
+    let p = predict(&["--coverage", "0.5,0.9"]);
+    for e in p["engines"].as_array().unwrap() {
+        let b = e["intervals"].as_array().unwrap();
+        let levels: Vec<f64> = b.iter().map(|x| f(&x["level"])).collect();
+        assert_eq!(levels, [0.5, 0.9]);
+        // the 50% interval lies inside the 90% one, the 50% lower bound above the 90% one
+        let (inner, outer) = (&b[0], &b[1]);
+        assert!(f(&inner["lower"]) >= f(&outer["lower"]) - 1e-9, "{e}");
+        assert!(outer["upper"].as_f64().is_none_or(|u| f(&inner["upper"]) <= u + 1e-9), "{e}");
+        assert!(f(&inner["at_least"]) >= f(&outer["at_least"]) - 1e-9, "{e}");
+    }
+    assert_eq!(predict(&["--coverage", "0.5,0.9"])["engines"], p["engines"], "a second call reproduces the bounds");
+    // the 90% bounds equal those of the run's own 0.9 level
+    let own = predict(&[]);
+    for (a, b) in p["engines"].as_array().unwrap().iter().zip(own["engines"].as_array().unwrap()) {
+        assert_eq!(a["intervals"][1], b["intervals"][1]);
+    }
+
+    let r = json(&["evaluate", run.to_str().unwrap(), "--device", "cpu", "--coverage", "0.5", "--json"]);
+    for k in r["intervals"]["kinds"].as_array().unwrap() {
+        let levels: Vec<f64> = k["capped"].as_array().unwrap().iter().map(|s| f(&s["level"])).collect();
+        assert_eq!(levels, [0.5], "{k}");
+    }
+    assert_eq!(files(), before, "the run keeps its own levels");
+
+    for (bad, named) in [("1.5", "coverage level 1.5 is not in (0, 1)"), ("0.9,abc", "'abc' is not a number")] {
+        let e = fails(&[&args[..], &["--coverage", bad]].concat());
+        assert!(e.contains(named), "{e}");
+    }
+    let e = fails(&["evaluate", run.to_str().unwrap(), "--coverage", "0"]);
+    assert!(e.contains("coverage level 0 is not in (0, 1)"), "{e}");
+    let e = fails(&["train", "--data", "synthetic", "--coverage", "0.9,"]);
+    assert!(e.contains("coverage level '' is not a number"), "{e}");
 }

@@ -90,7 +90,8 @@ pub struct EpochRow {
     /// Validation RMSE of the live (not averaged) weights.
     #[serde(with = "blank_if_not_finite")]
     pub val_rmse_live: f64,
-    /// Validation engines cut at a seeded random cycle, one window each.
+    /// Validation RMSE on `train.select_cuts` seeded test-like cuts per validation engine, one
+    /// window each.
     #[serde(with = "blank_if_not_finite")]
     pub val_cut_rmse: f64,
     pub seconds: f64,

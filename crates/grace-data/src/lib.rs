@@ -23,7 +23,8 @@
 //!
 //! Modules: [`schema`] (column layout, row storage), [`parse`] (text → [`RawEngine`]), [`source`]
 //! (C-MAPSS folder / zip, synthetic fleet), [`prep`] (docs/reference.md §2 pipeline), [`split`]
-//! (windows), [`inference`] (conditions and fault modes from the data), [`summary`](mod@summary), [`fetch`].
+//! (windows), [`truncate`] (test-like cuts of training engines), [`inference`] (conditions and
+//! fault modes from the data), [`summary`](mod@summary), [`fetch`].
 
 pub mod error;
 pub mod fetch;
@@ -36,6 +37,7 @@ pub mod source;
 pub mod split;
 pub mod subset;
 pub mod summary;
+pub mod truncate;
 
 pub use error::DataError;
 pub use parse::{parse_data, parse_rows, parse_rul, write_data, write_rows, write_rul, RawEngine, RawSubset};

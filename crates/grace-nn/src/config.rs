@@ -233,6 +233,26 @@ pub struct TrainParams {
     /// Standard deviation of the Gaussian noise added to the (z-scored) training inputs of each
     /// batch (0 = none); validation and test inputs are never perturbed.
     pub input_jitter: f64,
+    /// Share of each epoch's windows that end at a random test-like cut of a training engine
+    /// instead (0 = none), so training windows look like the test set's last windows.
+    pub truncate: f64,
+    /// The validation score that selects the checkpoint and drives early stopping and the plateau
+    /// schedule.
+    pub select: Select,
+    /// Seeded test-like cuts per selection engine, fixed for the run: the cut validation figure
+    /// (`val_cut_rmse`), and the selection score when `select` is `cuts`.
+    pub select_cuts: usize,
+}
+
+/// Which validation score selects the checkpoint (docs/reference.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Select {
+    /// RMSE over every window of the selection engines.
+    #[default]
+    Windows,
+    /// RMSE over `select_cuts` test-like cuts per selection engine.
+    Cuts,
 }
 
 /// The learning-rate schedule: `plateau` halves the rate when validation stalls; `cosine` and
@@ -270,6 +290,9 @@ impl Default for TrainParams {
             schedule: Schedule::Plateau,
             epoch_fraction: 1.0,
             input_jitter: 0.0,
+            truncate: 0.0,
+            select: Select::Windows,
+            select_cuts: 10,
         }
     }
 }
@@ -393,6 +416,12 @@ impl RunConfig {
         }
         if !(t.input_jitter.is_finite() && t.input_jitter >= 0.0) {
             return Err(format!("train.input_jitter must be a finite number ≥ 0, got {}", t.input_jitter));
+        }
+        if !(0.0..=1.0).contains(&t.truncate) {
+            return Err(format!("train.truncate must be in [0, 1], got {}", t.truncate));
+        }
+        if t.select_cuts == 0 {
+            return Err("train.select_cuts must be at least 1".into());
         }
         // The data settings too, so that a NaN or absurd one stops the run before anything is written.
         self.data.prep.check().map_err(|m| format!("data.prep: {m}"))?;
@@ -631,6 +660,34 @@ mod tests {
         let e =
             RunConfig::resolve("small", None, &["data.prep.folds=5".into(), "data.prep.fold=5".into()]).unwrap_err();
         assert!(e.contains("data.prep: fold 5 must be below folds (5)"), "{e}");
+    }
+
+    #[test]
+    fn truncation_and_selection_keys_default_to_todays_behaviour_and_are_checked_by_name() {
+        let c = RunConfig::resolve("small", None, &[]).unwrap();
+        assert_eq!((c.train.truncate, c.train.select, c.train.select_cuts), (0.0, Select::Windows, 10));
+        // a config.toml written before these keys existed still reads
+        let mut old: toml::Table = c.to_toml().parse().unwrap();
+        for key in ["truncate", "select", "select_cuts"] {
+            old["train"].as_table_mut().unwrap().remove(key).unwrap();
+        }
+        assert_eq!(RunConfig::from_toml(&old.to_string()).unwrap(), c);
+        let sets = ["train.truncate=0.5", "train.select=cuts", "train.select_cuts=3"].map(String::from);
+        let c = RunConfig::resolve("small", None, &sets).unwrap();
+        assert_eq!((c.train.truncate, c.train.select, c.train.select_cuts), (0.5, Select::Cuts, 3));
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(RunConfig::resolve("small", None, &["train.truncate=1".into()]).unwrap().train.truncate, 1.0);
+        for (set, want) in [
+            ("train.truncate=-0.1", "train.truncate must be in [0, 1], got -0.1"),
+            ("train.truncate=1.5", "train.truncate must be in [0, 1], got 1.5"),
+            ("train.truncate=nan", "train.truncate must be in [0, 1], got NaN"),
+            ("train.select=last", "config: train.select: "),
+            ("train.select_cuts=0", "train.select_cuts must be at least 1"),
+            ("train.select_cuts=-2", "config: train.select_cuts: "),
+        ] {
+            let e = RunConfig::resolve("small", None, &[set.to_string()]).unwrap_err();
+            assert!(e.starts_with(want), "{set}: {e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! scored once at the end of a run or again by `grace evaluate`.
 
 use crate::checkpoint::first_non_finite;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Select};
 use crate::intervals::{self, CalibrationRecord};
 use crate::io::{write_atomic, write_json_atomic};
 use crate::model::DualTaskModel;
@@ -109,22 +109,29 @@ pub fn test_report(
     (report, rows)
 }
 
-/// Validation engines cut at a seeded random cycle, one window each, as NASA cut the test
-/// engines: a test-like figure that still uses no test data.
-pub fn cut_windows(split: &Split, seed: u64) -> Vec<WindowRef> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0de);
-    split
-        .engines
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.n_cycles() > 0)
-        .map(|(i, e)| {
-            // the cut rule of the calibration cuts (docs/intervals.md)
-            let first = grace_core::conformal::first_cut(e.n_cycles());
-            WindowRef { engine: i as u32, end: rng.gen_range(first..e.n_cycles()) as u32 }
-        })
-        .collect()
+/// Validation engines cut at `per_engine` distinct seeded cycles each (all of them where an engine
+/// has fewer), one window per cut, as NASA cut the test engines: a test-like figure that still uses
+/// no test data. The cut rule and draw are the calibration cuts' (docs/reference.md §6); the seed
+/// is salted so that selection and calibration engines are not cut at the same positions.
+pub fn cut_windows(split: &Split, seed: u64, per_engine: usize) -> Vec<WindowRef> {
+    let lengths: Vec<usize> = split.engines.iter().map(|e| e.n_cycles()).collect();
+    let cuts = grace_core::conformal::calibration_cuts(&lengths, seed ^ 0x5eed_c0de, per_engine.max(1));
+    // Only zero cuts per engine is refused, and `max(1)` rules that out.
+    let cuts = cuts.unwrap_or_default();
+    cuts.iter().map(|c| WindowRef { engine: c.engine as u32, end: c.last_cycle as u32 }).collect()
+}
+
+/// What selected the checkpoint, in words for `results.json`.
+fn selection_metric(cfg: &RunConfig) -> String {
+    match cfg.train.select {
+        Select::Windows => {
+            "validation RMSE over all windows of the held-out training engines (averaged weights)".into()
+        }
+        Select::Cuts => format!(
+            "validation RMSE over {} seeded test-like cuts per held-out training engine (averaged weights)",
+            cfg.train.select_cuts
+        ),
+    }
 }
 
 /// Loads a run's selected (averaged) weights into a fresh model.
@@ -191,7 +198,7 @@ pub fn score(
 ) -> anyhow::Result<Scored> {
     let b = cfg.train.eval_batch_size;
     let (test, rows) = test_report(model, data, b, device);
-    let cut = predict(model, &data.val, &cut_windows(&data.val, cfg.train.seed), b, device);
+    let cut = predict(model, &data.val, &cut_windows(&data.val, cfg.train.seed, cfg.train.select_cuts), b, device);
     tracing::info!(
         weights = %weights.display(),
         engines = test.engines,
@@ -284,7 +291,7 @@ pub fn write_predictions<R: Serialize>(path: &Path, rows: &[R]) -> anyhow::Resul
 /// How the numbers were obtained, written into the results so they carry their own protocol.
 fn protocol(cfg: &RunConfig, data: &Prepared) -> Protocol {
     Protocol {
-        selection_metric: "validation RMSE over all windows of the held-out training engines (averaged weights)".into(),
+        selection_metric: selection_metric(cfg),
         evaluated_weights: "exponential moving average of the weights at the best validation epoch".into(),
         test_protocol: "last window per test engine; truth from the RUL file, capped at max_rul and uncapped".into(),
         test_scored_once: true,

@@ -2,13 +2,17 @@
 //! predicted, split-conformal quantiles fitted on their residuals and applied to the test set.
 
 use crate::config::RunConfig;
-use crate::evaluate::predict;
+use crate::evaluate::{predict, EnginePrediction};
 use crate::io::write_json_atomic;
 use crate::model::DualTaskModel;
 use anyhow::{bail, Context};
-use grace_core::conformal::{calibration_cuts, default_bands, Calibration, IntervalKind, IntervalReport};
+use grace_core::conformal::{
+    calibration_cuts, check_level, default_bands, Calibration, DifficultyScale, IntervalKind, IntervalReport,
+    DEFAULT_SCALE_FLOOR,
+};
 use grace_core::results::{IntervalsSummary, KindIntervals};
-use grace_data::{Prepared, WindowRef};
+use grace_core::rundir::PREDICTIONS_FILE;
+use grace_data::{Prepared, Split, WindowRef};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::Device;
@@ -18,10 +22,17 @@ pub mod ensemble;
 /// The file a run's (or an ensemble's) fitted calibration is stored in.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
-/// The kinds fitted for one model; the normalised kind needs a per-engine scale, which only an
-/// ensemble (its member spread) has.
+/// The unnormalised kinds, fitted for every model; the normalised kind is added where a per-engine
+/// scale exists (an ensemble's member spread, or a single model's difficulty estimate).
 pub const MODEL_KINDS: [IntervalKind; 3] =
     [IntervalKind::Symmetric, IntervalKind::LowerBound, IntervalKind::Asymmetric];
+
+/// [`MODEL_KINDS`] with the normalised kind after the symmetric one, the order results list them in.
+pub fn kinds_with_normalised() -> Vec<IntervalKind> {
+    let mut kinds = MODEL_KINDS.to_vec();
+    kinds.insert(1, IntervalKind::normalised());
+    kinds
+}
 
 /// One calibration residual: calibration engine `unit` cut after its 0-based cycle `last_cycle`,
 /// with the capped target there and the model's prediction from the window ending there.
@@ -36,6 +47,18 @@ pub struct CutPrediction {
     pub spread: Option<f64>,
 }
 
+/// How the residuals of a record were gathered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Scheme {
+    /// One model (or a seed ensemble) calibrated on its own calibration engines.
+    #[default]
+    Split,
+    /// Members trained on different folds, each scored on its own held-out calibration engines,
+    /// residuals pooled (docs/intervals.md, "Cross-conformal over folds").
+    CrossConformal { folds: usize, members: usize },
+}
+
 /// `calibration.json`: the residuals and the calibrations fitted on them, so later predictions get
 /// the same intervals and an ensemble can recombine its members' residuals without a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +71,16 @@ pub struct CalibrationRecord {
     pub units: Vec<u32>,
     pub cuts: Vec<CutPrediction>,
     pub calibrations: Vec<Calibration>,
+    /// A single model's σ̂(ŷ), fitted on the selection engines' test-like cuts: the normalised
+    /// kind's scale when there is no member spread. Absent in ensembles and older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<DifficultyScale>,
+    #[serde(default, skip_serializing_if = "is_split")]
+    pub scheme: Scheme,
+}
+
+fn is_split(s: &Scheme) -> bool {
+    *s == Scheme::Split
 }
 
 impl CalibrationRecord {
@@ -72,20 +105,46 @@ impl CalibrationRecord {
         write_json_atomic(&dir.join(CALIBRATION_FILE), self)
     }
 
+    /// The stored levels (those of the first kind; every kind is fitted at the same ones).
+    pub fn levels(&self) -> Vec<f64> {
+        self.calibrations.first().map(|c| c.levels.iter().map(|l| l.level).collect()).unwrap_or_default()
+    }
+
+    /// The same kinds refitted at `levels` from the stored residuals (and scales): what
+    /// `--coverage` asks for, in memory only.
+    pub fn refit(&self, levels: &[f64]) -> anyhow::Result<Self> {
+        let kinds: Vec<IntervalKind> = self.calibrations.iter().map(|c| c.kind).collect();
+        let calibrations = fit(&self.cuts, &kinds, levels, self.difficulty.as_ref())?;
+        Ok(CalibrationRecord { calibrations, ..self.clone() })
+    }
+
+    /// The normalised kind's scales for predictions `pred`: the member `spread` when given, else the
+    /// single model's difficulty estimate.
+    fn scales(&self, pred: &[f64], spread: Option<&[f64]>) -> anyhow::Result<Vec<f64>> {
+        match (spread, &self.difficulty) {
+            (Some(s), _) => Ok(s.to_vec()),
+            (None, Some(d)) => Ok(d.scales(pred)?),
+            (None, None) => bail!("the normalised kind needs the members' spread or a difficulty estimate"),
+        }
+    }
+
     /// The interval metrics of every stored kind on test predictions `pred` against the uncapped
-    /// truth (scored capped at `max_rul` and uncapped); `scales` feed the normalised kind.
+    /// truth (scored capped at `max_rul` and uncapped); `spread` feeds an ensemble's normalised kind.
     pub fn summarise(
         &self,
         pred: &[f64],
         truth_uncapped: &[f64],
-        scales: Option<&[f64]>,
+        spread: Option<&[f64]>,
     ) -> anyhow::Result<IntervalsSummary> {
         let kinds = self
             .calibrations
             .iter()
             .map(|c| {
-                let s = matches!(c.kind, IntervalKind::Normalised { .. }).then_some(scales).flatten();
-                let levels = c.apply(pred, s)?;
+                let s = match c.kind {
+                    IntervalKind::Normalised { .. } => Some(self.scales(pred, spread)?),
+                    _ => None,
+                };
+                let levels = c.apply(pred, s.as_deref())?;
                 let report = IntervalReport::of(&levels, truth_uncapped, self.max_rul, &default_bands())?;
                 Ok(KindIntervals { kind: c.kind, report })
             })
@@ -99,43 +158,64 @@ impl CalibrationRecord {
     }
 }
 
-/// Fits every kind in `kinds` at `levels` on the residuals of `cuts` (their spreads as the
-/// normalised kind's scale).
-pub fn fit(cuts: &[CutPrediction], kinds: &[IntervalKind], levels: &[f64]) -> anyhow::Result<Vec<Calibration>> {
+/// Refuses coverage levels outside (0, 1) and an empty list, naming the value.
+pub fn check_levels(levels: &[f64]) -> anyhow::Result<()> {
+    if levels.is_empty() {
+        bail!("no coverage level given: pass levels in (0, 1), e.g. 0.9 or 0.8,0.9,0.95");
+    }
+    for &l in levels {
+        check_level(l).map_err(|_| anyhow::anyhow!("coverage level {l} is not in (0, 1)"))?;
+    }
+    Ok(())
+}
+
+/// Fits every kind in `kinds` at `levels` on the residuals of `cuts`. The normalised kind is scaled
+/// by the cuts' spreads (an ensemble) or else by `difficulty` (a single model).
+pub fn fit(
+    cuts: &[CutPrediction],
+    kinds: &[IntervalKind],
+    levels: &[f64],
+    difficulty: Option<&DifficultyScale>,
+) -> anyhow::Result<Vec<Calibration>> {
+    check_levels(levels)?;
     let pred: Vec<f64> = cuts.iter().map(|c| c.prediction).collect();
     let truth: Vec<f64> = cuts.iter().map(|c| c.truth).collect();
     let spread: Option<Vec<f64>> = cuts.iter().map(|c| c.spread).collect();
+    let scales = match (spread, difficulty) {
+        (Some(s), _) if !cuts.is_empty() => Some(s),
+        (_, Some(d)) => Some(d.scales(&pred)?),
+        _ => None,
+    };
     kinds
         .iter()
         .map(|&kind| {
-            let scales = match kind {
+            let s = match kind {
                 IntervalKind::Normalised { .. } => {
-                    Some(spread.as_deref().context("the normalised kind needs spreads")?)
+                    Some(scales.as_deref().context("the normalised kind needs spreads or a difficulty estimate")?)
                 }
                 _ => None,
             };
-            Ok(Calibration::fit(kind, &pred, &truth, scales, levels)?)
+            Ok(Calibration::fit(kind, &pred, &truth, s, levels)?)
         })
         .collect()
 }
 
-/// The model's predictions on the test-like cuts of the calibration engines: `eval.cuts_per_engine`
-/// seeded truncation points per engine (seed `data.prep.seed`, so every seed of a sweep is
-/// calibrated on the same cuts), each scored from the window ending there.
-pub fn cut_predictions(
+/// The model's predictions on test-like cuts of the engines of `split`: `eval.cuts_per_engine`
+/// seeded truncation points per engine (seed `data.prep.seed`, so every seed of a sweep is cut
+/// the same way), each scored from the window ending there.
+fn cut_predictions(
     cfg: &RunConfig,
     model: &DualTaskModel,
-    data: &Prepared,
+    split: &Split,
     device: Device,
 ) -> anyhow::Result<Vec<CutPrediction>> {
-    let split = &data.calibration;
     let lengths: Vec<usize> = split.engines.iter().map(|e| e.n_cycles()).collect();
     let cuts = calibration_cuts(&lengths, cfg.data.prep.seed, cfg.eval.cuts_per_engine)?;
     let refs: Vec<WindowRef> =
         cuts.iter().map(|c| WindowRef { engine: c.engine as u32, end: c.last_cycle as u32 }).collect();
     let p = predict(model, split, &refs, cfg.train.eval_batch_size, device);
     if let Some(bad) = p.rul.iter().find(|v| !v.is_finite()) {
-        bail!("the model predicts {bad} on a calibration cut: the weights are damaged or diverged");
+        bail!("the model predicts {bad} on a test-like cut: the weights are damaged or diverged");
     }
     Ok(cuts
         .iter()
@@ -150,6 +230,23 @@ pub fn cut_predictions(
         .collect())
 }
 
+/// σ̂(ŷ) from the selection engines' test-like cuts, never the calibration engines', so the
+/// calibration scores stay exchangeable with the test engines'; `None` without selection engines.
+fn difficulty_of(
+    cfg: &RunConfig,
+    model: &DualTaskModel,
+    data: &Prepared,
+    device: Device,
+) -> anyhow::Result<Option<DifficultyScale>> {
+    let cuts = cut_predictions(cfg, model, &data.val, device)?;
+    if cuts.is_empty() {
+        return Ok(None);
+    }
+    let pred: Vec<f64> = cuts.iter().map(|c| c.prediction).collect();
+    let truth: Vec<f64> = cuts.iter().map(|c| c.truth).collect();
+    Ok(Some(DifficultyScale::fit(&pred, &truth, DEFAULT_SCALE_FLOOR)?))
+}
+
 /// Calibrates a model on `data`'s calibration engines and scores the intervals on its test
 /// predictions `test_pred`; `None` when calibration is off (no calibration engines).
 pub fn calibrate(
@@ -162,18 +259,36 @@ pub fn calibrate(
     if data.calibration.engines.is_empty() {
         return Ok(None);
     }
-    let cuts = cut_predictions(cfg, model, data, device)?;
+    let cuts = cut_predictions(cfg, model, &data.calibration, device)?;
+    let difficulty = difficulty_of(cfg, model, data, device)?;
+    let kinds = if difficulty.is_some() { kinds_with_normalised() } else { MODEL_KINDS.to_vec() };
     let record = CalibrationRecord {
         seed: cfg.data.prep.seed,
         cuts_per_engine: cfg.eval.cuts_per_engine,
         max_rul: cfg.data.prep.max_rul,
         units: data.calibration_units.clone(),
-        calibrations: fit(&cuts, &MODEL_KINDS, &cfg.eval.coverage)?,
+        calibrations: fit(&cuts, &kinds, &cfg.eval.coverage, difficulty.as_ref())?,
         cuts,
+        difficulty,
+        scheme: Scheme::Split,
     };
     let truth: Vec<f64> = data.test_truth_uncapped.iter().map(|&v| v as f64).collect();
     let summary = record.summarise(test_pred, &truth, None)?;
     Ok(Some((record, summary)))
+}
+
+/// The intervals section of the scored run (or scores folder) `dir` at `levels` instead of its
+/// stored ones, refitted in memory from its `calibration.json` and scored on its `predictions.csv`;
+/// `None` when it has no calibration. Nothing is written.
+pub fn intervals_at(dir: &Path, levels: &[f64]) -> anyhow::Result<Option<IntervalsSummary>> {
+    let Some(record) = CalibrationRecord::load(dir)? else { return Ok(None) };
+    let path = dir.join(PREDICTIONS_FILE);
+    let rows = csv::Reader::from_path(&path)
+        .and_then(|mut r| r.deserialize().collect::<Result<Vec<EnginePrediction>, _>>())
+        .with_context(|| format!("reading {}", path.display()))?;
+    let pred: Vec<f64> = rows.iter().map(|r| r.prediction).collect();
+    let truth: Vec<f64> = rows.iter().map(|r| r.truth).collect();
+    Ok(Some(record.refit(levels)?.summarise(&pred, &truth, None)?))
 }
 
 #[cfg(test)]
@@ -209,6 +324,16 @@ mod tests {
     }
 
     #[test]
+    fn levels_outside_the_unit_interval_are_refused_naming_the_value() {
+        assert!(check_levels(&[0.5, 0.9]).is_ok());
+        for (bad, named) in [(vec![0.9, 1.0], "level 1 is"), (vec![0.0], "level 0 is"), (vec![f64::NAN], "NaN")] {
+            let e = check_levels(&bad).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        assert!(check_levels(&[]).unwrap_err().to_string().contains("no coverage level"));
+    }
+
+    #[test]
     fn fitted_kinds_cover_fresh_exchangeable_points_near_nominal() {
         let kinds = [MODEL_KINDS.to_vec(), vec![IntervalKind::normalised()]].concat();
         let (reps, level) = (200, 0.9);
@@ -222,8 +347,10 @@ mod tests {
                 cuts_per_engine: 1,
                 max_rul: 1e9,
                 units: vec![],
-                calibrations: fit(&cal, &kinds, &[level]).unwrap(),
+                calibrations: fit(&cal, &kinds, &[level], None).unwrap(),
                 cuts: cal,
+                difficulty: None,
+                scheme: Scheme::Split,
             };
             let pred: Vec<f64> = test.iter().map(|c| c.prediction).collect();
             let truth: Vec<f64> = test.iter().map(|c| c.truth).collect();

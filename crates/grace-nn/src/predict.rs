@@ -3,12 +3,12 @@
 
 use crate::config::RunConfig;
 use crate::evaluate;
-use crate::intervals::ensemble::ensemble_calibration_of;
-use crate::intervals::{CalibrationRecord, CALIBRATION_FILE};
+use crate::intervals::ensemble::{ensemble_calibration_of, EnsembleOptions};
+use crate::intervals::{check_levels, CalibrationRecord, CALIBRATION_FILE};
 use crate::io::write_atomic;
 use crate::train::{device_of, load_best, BEST_FILE, CONFIG_FILE, PREPROCESSING_FILE};
 use anyhow::{anyhow, bail, Context};
-use grace_core::conformal::{combine, Combine, IntervalKind};
+use grace_core::conformal::{combine, IntervalKind};
 use grace_data::{parse_rows, Preprocessing, Split};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -133,8 +133,17 @@ pub fn open_run(dir: &Path) -> anyhow::Result<(RunConfig, Preprocessing)> {
 }
 
 /// Predicts RUL and health for every engine in `engines_file` (NASA's 26-column layout) with the
-/// run in `dir`. `device` overrides the run's own device.
-pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> anyhow::Result<Forecast> {
+/// run in `dir`. `device` overrides the run's own device; `levels` replace the run's stored coverage
+/// levels for this call (refitted in memory from its calibration residuals).
+pub fn predict_file(
+    dir: &Path,
+    engines_file: &Path,
+    device: Option<&str>,
+    levels: Option<&[f64]>,
+) -> anyhow::Result<Forecast> {
+    if let Some(l) = levels {
+        check_levels(l)?;
+    }
     let (cfg, pre) = open_run(dir)?;
     let text = std::fs::read_to_string(engines_file)
         .with_context(|| format!("reading --engines {}", engines_file.display()))?;
@@ -172,6 +181,10 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
         .collect::<Vec<EngineForecast>>();
     let mut engines = engines;
     if let Some(record) = CalibrationRecord::load(dir)? {
+        let record = match levels {
+            Some(l) => record.refit(l)?,
+            None => record,
+        };
         attach_bounds(&record, &mut engines)?;
     }
     let mut warnings: Vec<String> = unfinished(dir, cfg.train.epochs).into_iter().collect();
@@ -205,18 +218,20 @@ pub fn predict_file(dir: &Path, engines_file: &Path, device: Option<&str>) -> an
     })
 }
 
-/// Predicts with the ensemble of the finished runs `dirs`: every member predicts every engine, the
-/// RUL predictions combine per engine by `how` and the class probabilities by their mean; the bounds
-/// come from the members' combined calibration (as `grace evaluate --runs` fits it). Members that
-/// differ in preprocessing or data are refused.
+/// Predicts with the ensemble of the finished runs `dirs`: every member predicts every engine (with
+/// its own preprocessing), the RUL predictions combine per engine by `opts.combine` and the class
+/// probabilities by their mean; the bounds come from the ensemble's calibration (as `grace evaluate
+/// --runs` fits it, cross-conformal when asked). Members that differ in preprocessing or data are refused.
 pub fn predict_ensemble(
     dirs: &[PathBuf],
     engines_file: &Path,
     device: Option<&str>,
-    how: Combine,
+    opts: &EnsembleOptions,
 ) -> anyhow::Result<Forecast> {
-    let record = ensemble_calibration_of(dirs, how)?;
-    let forecasts = dirs.iter().map(|d| predict_file(d, engines_file, device)).collect::<anyhow::Result<Vec<_>>>()?;
+    let how = opts.combine;
+    let record = ensemble_calibration_of(dirs, opts)?;
+    let forecasts =
+        dirs.iter().map(|d| predict_file(d, engines_file, device, None)).collect::<anyhow::Result<Vec<_>>>()?;
     let ruls: Vec<Vec<f64>> = forecasts.iter().map(|f| f.engines.iter().map(|e| e.rul).collect()).collect();
     let rul = combine(&ruls, how)?;
     let mean_prob = |i: usize, p: fn(&EngineForecast) -> f64| {
@@ -246,7 +261,8 @@ pub fn predict_ensemble(
     first.warnings = warnings;
     first.header.run_dir = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     first.header.note = format!(
-        "ensemble of {} runs ({} per engine; health probabilities averaged); {}",
+        "{}ensemble of {} runs ({} per engine; health probabilities averaged); {}",
+        if opts.cross_conformal { "cross-conformal " } else { "" },
         dirs.len(),
         how.name(),
         first.header.note

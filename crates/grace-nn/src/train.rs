@@ -2,7 +2,7 @@
 //! method, the weight average, validation-driven schedule and early stopping, logs and resume.
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::config::{RunConfig, Schedule, TrainParams};
+use crate::config::{RunConfig, Schedule, Select, TrainParams};
 use crate::evaluate::{self, RulScores};
 use crate::fault;
 use crate::logs::{gradient_row, Logs};
@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail};
 use grace_core::controller::TaskWeighting;
 use grace_core::methods::RulLoss;
 use grace_core::wmse::WeightedMse;
+use grace_data::truncate::{cut_spans, truncated_epoch, CutSpan};
 use grace_data::{Prepared, WindowRef};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -93,7 +94,8 @@ impl Progress {
         }
     }
 
-    /// Selection and schedule after `epoch` scored `val_rmse`: returns whether it is the new best.
+    /// Selection and schedule after `epoch` scored `val_rmse` (the score `train.select` names):
+    /// returns whether it is the new best.
     /// Otherwise the learning rate drops after a plateau (not during warm-up) and the run stops
     /// after `early_stop_patience` epochs without improvement.
     fn record_validation(&mut self, epoch: usize, val_rmse: f64, t: &TrainParams) -> bool {
@@ -148,6 +150,8 @@ pub(crate) struct Trainer {
     /// The task-gradient memories of a method that needs them (DB-MTL), else `None`.
     pub memory: Option<GradientMemory>,
     pub wmse: Option<WeightedMse>,
+    /// The test-like cuts of the selection engines, drawn once for the whole run.
+    pub val_cuts: Vec<WindowRef>,
     pub progress: Progress,
 }
 
@@ -195,6 +199,7 @@ impl Trainer {
         let memory = GradientMemory::for_controller(controller.as_ref(), params.shared_len(), &params.tensors[0]);
         let wmse = rul_weighting(&cfg)?;
         let dir = dir.to_path_buf();
+        let val_cuts = evaluate::cut_windows(&data.val, cfg.train.seed, cfg.train.select_cuts);
         let progress = Progress::new();
         Ok(Trainer {
             cfg,
@@ -211,6 +216,7 @@ impl Trainer {
             controller,
             memory,
             wmse,
+            val_cuts,
             progress,
         })
     }
@@ -288,13 +294,19 @@ impl Trainer {
         });
     }
 
-    /// Scores over all validation windows, and over the cut validation engines.
-    fn validate(&self, model: &DualTaskModel) -> (RulScores, RulScores) {
-        let b = self.cfg.train.eval_batch_size;
-        let val = &self.data.val;
-        let all = evaluate::predict(model, val, &val.windows(), b, self.device);
-        let cut = evaluate::predict(model, val, &evaluate::cut_windows(val, self.cfg.train.seed), b, self.device);
-        (RulScores::of(&all.rul, &all.truth_rul), RulScores::of(&cut.rul, &cut.truth_rul))
+    /// Scores over all validation windows.
+    fn validate(&self, model: &DualTaskModel) -> RulScores {
+        self.score_on(model, &self.data.val.windows())
+    }
+
+    /// Scores over the run's test-like cuts of the validation engines.
+    fn validate_cuts(&self, model: &DualTaskModel) -> RulScores {
+        self.score_on(model, &self.val_cuts)
+    }
+
+    fn score_on(&self, model: &DualTaskModel, refs: &[WindowRef]) -> RulScores {
+        let p = evaluate::predict(model, &self.data.val, refs, self.cfg.train.eval_batch_size, self.device);
+        RulScores::of(&p.rul, &p.truth_rul)
     }
 
     /// Where a diverged run stands, naming only files that exist.
@@ -364,6 +376,8 @@ fn train_epochs(tr: &mut Trainer, logs: &Logs, opts: Options) -> anyhow::Result<
             tr.data.train.window
         );
     }
+    let lengths: Vec<usize> = tr.data.train.engines.iter().map(|e| e.n_cycles()).collect();
+    let spans = cut_spans(&lengths, grace_core::conformal::first_cut);
     let mut epochs_here = 0;
     while !tr.finished() {
         if opts.stop_after_epochs.is_some_and(|n| epochs_here >= n)
@@ -372,7 +386,7 @@ fn train_epochs(tr: &mut Trainer, logs: &Logs, opts: Options) -> anyhow::Result<
             return Ok(());
         }
         let t0 = Instant::now();
-        let steps = epoch_steps(tr, &windows, opts)?;
+        let steps = epoch_steps(tr, &windows, &spans, opts)?;
         logs.gradients.append(&steps.rows)?;
         tr.controller.end_epoch(&steps.means)?;
         after_epoch(tr, &steps, t0, logs, opts)?;
@@ -410,11 +424,18 @@ fn shuffled(windows: &[WindowRef], seed: u64, epoch: usize) -> Vec<WindowRef> {
     order
 }
 
-/// The steps of one epoch: one per batch of shuffled windows, until the epoch or `max_steps` ends.
-fn epoch_steps(tr: &mut Trainer, windows: &[WindowRef], opts: Options) -> anyhow::Result<EpochSteps> {
+/// The steps of one epoch: one per batch of shuffled windows (a share `train.truncate` of them
+/// test-like cuts of the training engines `spans`), until the epoch or `max_steps` ends.
+fn epoch_steps(
+    tr: &mut Trainer,
+    windows: &[WindowRef],
+    spans: &[CutSpan],
+    opts: Options,
+) -> anyhow::Result<EpochSteps> {
     let epoch = tr.progress.epoch;
     let t = &tr.cfg.train;
     let order = epoch_windows(windows, t.seed, epoch, t.epoch_fraction);
+    let order = truncated_epoch(order, spans, t.truncate, t.seed, epoch);
     let batch_size = t.batch_size;
     let lr = tr.lr(epoch);
     let bar = progress_bar(opts.quiet, order.len().div_ceil(batch_size) as u64, epoch);
@@ -447,20 +468,27 @@ fn epoch_steps(tr: &mut Trainer, windows: &[WindowRef], opts: Options) -> anyhow
 fn after_epoch(tr: &mut Trainer, steps: &EpochSteps, t0: Instant, logs: &Logs, opts: Options) -> anyhow::Result<()> {
     let epoch = tr.progress.epoch;
     tr.sync_buffers();
-    let (val_ema, cut) = tr.validate(&tr.ema_model);
-    let (val_live, _) = tr.validate(&tr.model);
-    if !val_ema.rmse.is_finite() {
+    let val_ema = tr.validate(&tr.ema_model);
+    let cut = tr.validate_cuts(&tr.ema_model);
+    let val_live = tr.validate(&tr.model);
+    let selection = match tr.cfg.train.select {
+        Select::Windows => val_ema.rmse,
+        Select::Cuts => cut.rmse,
+    };
+    if !(val_ema.rmse.is_finite() && selection.is_finite()) {
         // Selection would skip the epoch and go on training NaN weights, ending in a run whose
         // results silently come from an earlier epoch.
         bail!(
-            "validation RMSE of the averaged weights is {} after epoch {epoch}: training diverged; {}",
+            "validation RMSE of the averaged weights is {} ({} on the test-like cuts) after epoch {epoch}: training \
+             diverged; {}",
             val_ema.rmse,
+            cut.rmse,
             tr.last_good_state()
         );
     }
     tr.progress.epoch += 1;
     tr.progress.train_seconds += t0.elapsed().as_secs_f64();
-    if tr.progress.record_validation(epoch, val_ema.rmse, &tr.cfg.train) {
+    if tr.progress.record_validation(epoch, selection, &tr.cfg.train) {
         tr.save_best()?;
     }
     let row = EpochRow {

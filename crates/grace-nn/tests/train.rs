@@ -110,8 +110,9 @@ fn search_levers_take_effect_and_resume_exactly() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("straight"), dir.path().join("interrupted"));
-    let levers = ["train.schedule=cosine", "train.epoch_fraction=0.5", "train.input_jitter=0.1", "data.prep.folds=3"];
-    let sets: Vec<String> = levers.iter().map(|s| s.to_string()).chain(["data.prep.fold=1".to_string()]).collect();
+    let levers = ["train.schedule=cosine", "train.epoch_fraction=0.5", "train.input_jitter=0.1", "train.truncate=0.5"];
+    let split = ["data.prep.folds=3", "data.prep.fold=1"];
+    let sets: Vec<String> = levers.iter().chain(&split).map(|s| s.to_string()).collect();
     let cfg = RunConfig::resolve("small", Some(&tiny("baseline", 3).to_toml()), &sets).unwrap();
     let quiet = Options { quiet: true, ..Default::default() };
     let full = train::run(Some(cfg.clone()), &a, false, quiet).unwrap();
@@ -120,7 +121,7 @@ fn search_levers_take_effect_and_resume_exactly() {
     let resumed = train::run(None, &b, true, quiet).unwrap();
     assert_eq!(std::fs::read(a.join("best.safetensors")).unwrap(), std::fs::read(b.join("best.safetensors")).unwrap());
     assert_eq!(serde_json::to_value(&resumed.test).unwrap(), serde_json::to_value(&full.test).unwrap());
-    // half the windows per epoch: ⌈⌈n/2⌉/128⌉ steps each
+    // half the windows per epoch, half of those test-like cuts: ⌈⌈n/2⌉/128⌉ steps each
     let data = train::load_data(&cfg).unwrap();
     assert_eq!(data.val_units.len(), 3, "fold 1 of 10 engines in 3 folds");
     let per_epoch = data.train.n_windows().div_ceil(2).div_ceil(128) as u64;
@@ -149,4 +150,37 @@ fn fixed_weight_methods_keep_their_weights_and_single_ignores_health() {
             assert_eq!((c[14].parse::<f64>().unwrap(), c[15].parse::<f64>().unwrap()), (lr, lh), "{method}");
         }
     }
+}
+
+/// The values of one column of a run's `epochs.csv`.
+fn epoch_column(run: &Path, name: &str) -> Vec<f64> {
+    let log = read(&run.join(train::EPOCH_LOG));
+    let col = log.lines().next().unwrap().split(',').position(|h| h == name).unwrap();
+    log.lines().skip(1).map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect()
+}
+
+#[test]
+fn selection_on_test_like_cuts_picks_the_best_cut_epoch() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let sets = ["train.select=cuts", "train.select_cuts=3", "train.truncate=0.5"].map(String::from);
+    let cfg = RunConfig::resolve("small", Some(&tiny("baseline", 4).to_toml()), &sets).unwrap();
+    let res = train::run(Some(cfg.clone()), &run, false, Options { quiet: true, ..Default::default() }).unwrap();
+    // three distinct cuts of every (long) validation engine, fixed by the seed
+    let data = train::load_data(&cfg).unwrap();
+    let cuts = grace_nn::evaluate::cut_windows(&data.val, cfg.train.seed, 3);
+    assert_eq!(cuts.len(), 3 * data.val_units.len());
+    assert_eq!(cuts, grace_nn::evaluate::cut_windows(&data.val, cfg.train.seed, 3));
+    let cut = epoch_column(&run, "val_cut_rmse");
+    assert_eq!(cut.len(), 4);
+    let best = (0..cut.len()).min_by(|&a, &b| cut[a].total_cmp(&cut[b])).unwrap();
+    let v = &res.validation;
+    assert_eq!((v.best_epoch, v.best_val_rmse), (best, cut[best]), "selected on {cut:?}");
+    // the results' cut figure is the selected weights' score on the same cuts
+    assert!((v.cut.rmse - cut[best]).abs() < 1e-9 * cut[best], "{} against {}", v.cut.rmse, cut[best]);
+    assert_eq!(
+        res.protocol.selection_metric,
+        "validation RMSE over 3 seeded test-like cuts per held-out training engine (averaged weights)"
+    );
 }

@@ -35,8 +35,8 @@ pub enum Objective {
     Nasa,
     /// `(1 − w)·RMSE + w·NASA`.
     Mix(f64),
-    /// Validation RMSE of one test-like window per validation engine (each cut at a seeded cycle,
-    /// as the test set is), instead of all their windows.
+    /// Validation RMSE of several test-like windows per validation engine (`train.select_cuts`
+    /// seeded cuts each, as the test set is cut), instead of all their windows.
     Cut,
 }
 
@@ -93,7 +93,7 @@ impl Objective {
             Objective::Rmse => "validation RMSE".to_string(),
             Objective::Nasa => "validation NASA score".to_string(),
             Objective::Mix(w) => format!("{}·validation RMSE + {w}·validation NASA score", 1.0 - w),
-            Objective::Cut => "validation RMSE on one test-like cut per validation engine".to_string(),
+            Objective::Cut => "validation RMSE on several test-like cuts per validation engine".to_string(),
         };
         format!("best {what} so far at the rung (held-out training engines, truth capped at 125; lower is better)")
     }

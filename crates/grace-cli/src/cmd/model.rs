@@ -4,7 +4,7 @@
 use anyhow::Context;
 use grace_core::conformal::{Combine, IntervalKind};
 use grace_core::results::{IntervalsSummary, RulPair};
-use grace_nn::intervals::ensemble::sweep_members;
+use grace_nn::intervals::ensemble::{sweep_members, EnsembleOptions};
 use grace_nn::model::{param_counts, DualTaskModel, ModelConfig};
 use std::path::{Path, PathBuf};
 
@@ -118,6 +118,10 @@ pub struct EnsembleFlags {
     /// How member predictions combine per engine: mean or median.
     #[arg(long, default_value = "mean", value_parser = parse_combine)]
     pub combine: Combine,
+    /// Calibrate on the members' pooled out-of-fold residuals: runs trained on different folds
+    /// (data.prep.fold) of one data.prep.folds split (docs/intervals.md).
+    #[arg(long)]
+    pub cross_conformal: bool,
 }
 
 impl EnsembleFlags {
@@ -137,14 +141,25 @@ pub fn parse_combine(s: &str) -> Result<Combine, String> {
 }
 
 /// `grace evaluate --runs …|--sweep DIR --method M --out DIR`: scores the ensemble next to its
-/// members and writes results.json, predictions.csv and calibration.json into `out`.
-pub fn evaluate_ensemble(flags: &EnsembleFlags, out: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// members and writes results.json, predictions.csv and calibration.json into `out`, at `levels`
+/// when given (else the members' own).
+pub fn evaluate_ensemble(
+    flags: &EnsembleFlags,
+    out: Option<&Path>,
+    levels: Option<&[f64]>,
+    json: bool,
+) -> anyhow::Result<()> {
     let out = out.context("an ensemble needs --out DIR, a new folder for its results (members are never written)")?;
     let members = match (&flags.sweep, &flags.method) {
         (Some(sweep), Some(method)) => sweep_members(sweep, method)?,
         _ => flags.runs.clone(),
     };
-    let r = grace_nn::intervals::ensemble::evaluate_ensemble(&members, out, flags.combine)?;
+    let opts = EnsembleOptions {
+        combine: flags.combine,
+        levels: levels.map(<[f64]>::to_vec),
+        cross_conformal: flags.cross_conformal,
+    };
+    let r = grace_nn::intervals::ensemble::evaluate_ensemble(&members, out, &opts)?;
     crate::test_log::record_ensemble(out, &r)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -152,7 +167,8 @@ pub fn evaluate_ensemble(flags: &EnsembleFlags, out: Option<&Path>, json: bool) 
     }
     let label = if r.synthetic { "SYNTHETIC fleet".to_string() } else { r.subset.clone() };
     println!(
-        "ensemble of {} runs ({label}, {} per engine) over {} test engines:",
+        "{}ensemble of {} runs ({label}, {} per engine) over {} test engines:",
+        if flags.cross_conformal { "cross-conformal " } else { "" },
         r.members.len(),
         r.combine.name(),
         r.engines

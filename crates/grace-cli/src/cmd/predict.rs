@@ -1,7 +1,8 @@
 //! `grace predict`: RUL and health for in-service engines from a trained run's (or a seed
 //! ensemble's) selected weights and fitted preprocessing, one prediction per engine from its last window.
 
-use grace_core::conformal::Combine;
+use grace_core::conformal::{check_level, Combine};
+use grace_nn::intervals::ensemble::EnsembleOptions;
 use grace_nn::predict::{self, Forecast};
 use std::path::PathBuf;
 
@@ -16,6 +17,14 @@ pub struct Args {
     /// How the ensemble's member predictions combine per engine: mean or median.
     #[arg(long, default_value = "mean", value_parser = super::model::parse_combine, requires = "runs")]
     combine: Combine,
+    /// Pool the members' out-of-fold calibration residuals: runs trained on different folds
+    /// (data.prep.fold) of one data.prep.folds split (docs/intervals.md).
+    #[arg(long, requires = "runs")]
+    cross_conformal: bool,
+    /// Coverage levels of the bounds for this call, e.g. 0.9 or 0.8,0.9,0.95 [default: the run's
+    /// eval.coverage]; refitted from the stored calibration residuals, no file is rewritten.
+    #[arg(long, value_name = "LEVELS", value_parser = parse_levels)]
+    coverage: Option<Levels>,
     /// Engine histories in NASA's layout (like test_FD001.txt): unit, cycle, 3 settings, 21 sensors.
     #[arg(long, value_name = "FILE")]
     engines: PathBuf,
@@ -31,9 +40,17 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let levels = a.coverage.as_ref().map(|l| l.0.as_slice());
     let f = match &a.run_dir {
-        Some(dir) => predict::predict_file(dir, &a.engines, a.device.as_deref())?,
-        None => predict::predict_ensemble(&a.runs, &a.engines, a.device.as_deref(), a.combine)?,
+        Some(dir) => predict::predict_file(dir, &a.engines, a.device.as_deref(), levels)?,
+        None => {
+            let opts = EnsembleOptions {
+                combine: a.combine,
+                levels: levels.map(<[f64]>::to_vec),
+                cross_conformal: a.cross_conformal,
+            };
+            predict::predict_ensemble(&a.runs, &a.engines, a.device.as_deref(), &opts)?
+        }
     };
     for w in &f.warnings {
         eprintln!("warning: {w}");
@@ -93,4 +110,22 @@ fn print_table(f: &Forecast) {
         );
     }
     println!("note: {}", h.note);
+}
+
+/// Coverage levels given on the command line (`--coverage 0.8,0.9`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Levels(pub Vec<f64>);
+
+/// `--coverage`: comma-separated levels, each a number in (0, 1); the error names the value.
+pub fn parse_levels(s: &str) -> Result<Levels, String> {
+    let levels = s
+        .split(',')
+        .map(|x| {
+            let x = x.trim();
+            let l: f64 = x.parse().map_err(|_| format!("coverage level '{x}' is not a number"))?;
+            check_level(l).map_err(|_| format!("coverage level {x} is not in (0, 1)"))?;
+            Ok(l)
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(Levels(levels))
 }

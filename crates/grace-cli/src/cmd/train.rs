@@ -33,6 +33,10 @@ pub struct Args {
     /// `grace recipes`; its subset becomes the default --subset) or a TOML file.
     #[arg(long, value_name = "NAME|FILE")]
     recipe: Option<String>,
+    /// Coverage levels of the calibrated intervals, e.g. 0.9 or 0.8,0.9,0.95 (eval.coverage, stored
+    /// with the run; needs data.prep.calibration > 0 to have any effect).
+    #[arg(long, value_name = "LEVELS", value_parser = super::predict::parse_levels)]
+    coverage: Option<super::predict::Levels>,
     /// Override one value, e.g. --set train.lr=5e-4 --set model.lstm_hidden=128 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -129,6 +133,7 @@ pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
     opt("train.batch_size", a.batch_size.map(|v| v.to_string()));
     opt("train.device", a.device.as_deref().map(toml_str));
     opt("train.threads", a.threads.map(|v| v.to_string()));
+    opt("eval.coverage", a.coverage.as_ref().map(|l| format!("{:?}", l.0)));
     sets.extend(a.sets.iter().cloned());
     RunConfig::resolve(a.preset.as_deref().unwrap_or("small"), text.as_deref(), &sets).map_err(|e| anyhow!(e))
 }
@@ -188,6 +193,7 @@ fn refuse_run_changes(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         ("--epochs", a.epochs.is_some()),
         ("--max-steps", a.max_steps.is_some()),
         ("--batch-size", a.batch_size.is_some()),
+        ("--coverage", a.coverage.is_some()),
     ];
     let changes: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
     if !changes.is_empty() {
@@ -225,8 +231,11 @@ pub fn print_results(r: &RunResults, dir: &std::path::Path, json: bool) -> anyho
     }
     let label = if r.synthetic { "SYNTHETIC fleet".to_string() } else { r.subset.clone() };
     println!("run {}  ({label}, method {}, seed {})", dir.display(), r.method, r.seed);
+    // Under `train.select = "cuts"` the selection score is the cut RMSE itself.
+    let by_cuts = r.protocol.selection_metric.contains("cuts");
+    let score = if by_cuts { "RMSE on test-like cuts" } else { "validation RMSE" };
     println!(
-        "selected epoch {} of {} by validation RMSE {:.2} on {} held-out training engines (test-like cut: RMSE {:.2})",
+        "selected epoch {} of {} by {score} {:.2} on {} held-out training engines (test-like cuts: RMSE {:.2})",
         r.validation.best_epoch,
         r.epochs_run,
         r.validation.best_val_rmse,
@@ -271,13 +280,22 @@ pub struct EvaluateArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     ensemble: super::model::EnsembleFlags,
+    /// Coverage levels of the intervals reported by this call, e.g. 0.9 or 0.8,0.9,0.95 [default:
+    /// the run's eval.coverage]; refitted from the stored calibration residuals. A run's own files
+    /// keep its levels; an ensemble's --out folder gets these.
+    #[arg(long, value_name = "LEVELS", value_parser = super::predict::parse_levels)]
+    coverage: Option<super::predict::Levels>,
     #[arg(long)]
     json: bool,
 }
 
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
+    let levels = a.coverage.as_ref().map(|l| l.0.as_slice());
     if a.ensemble.is_set() {
-        return super::model::evaluate_ensemble(&a.ensemble, a.out.as_deref(), a.json);
+        return super::model::evaluate_ensemble(&a.ensemble, a.out.as_deref(), levels, a.json);
+    }
+    if a.ensemble.cross_conformal {
+        anyhow::bail!("--cross-conformal combines several fold runs: pass them with --runs DIR…");
     }
     let run_dir = a.run_dir.clone().expect("clap requires a run directory without --runs or --sweep");
     let (r, written_to) = match (&a.data, &a.out) {
@@ -291,6 +309,10 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         _ => (train::evaluate_run(&run_dir, a.device.as_deref())?, run_dir.clone()),
     };
     crate::test_log::record(&written_to, &r, None)?;
+    let r = match levels {
+        Some(l) => RunResults { intervals: grace_nn::intervals::intervals_at(&written_to, l)?, ..r },
+        None => r,
+    };
     print_results(&r, &run_dir, a.json)?;
     if !a.json {
         println!("per-engine predictions: {}", written_to.join(train::PREDICTIONS_FILE).display());

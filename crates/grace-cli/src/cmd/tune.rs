@@ -61,7 +61,7 @@ pub struct Args {
     /// on the standard validation engines. A single 20-engine split is a noisy guide.
     #[arg(long, default_value_t = 0)]
     folds: usize,
-    /// rmse, nasa, cut (one test-like window per validation engine), or mix:W = (1−W)·RMSE + W·NASA:
+    /// rmse, nasa, cut (several test-like cuts per validation engine), or mix:W = (1−W)·RMSE + W·NASA:
     /// best so far at the rung, on the validation engines.
     #[arg(long, default_value = "rmse")]
     objective: Objective,

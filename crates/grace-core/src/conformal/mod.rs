@@ -1,10 +1,11 @@
 //! Calibrated RUL intervals and seed ensembles, tensor-free: split-conformal quantiles, interval
-//! kinds, a storable `Calibration`, interval metrics, ensemble combining and calibration cuts.
+//! kinds, a storable `Calibration`, difficulty scales, interval metrics, ensembles, calibration cuts.
 //!
 //! Method and status: docs/reference.md §6 ("Calibrated intervals (foundation)").
 
 mod calibration;
 mod cuts;
+mod difficulty;
 mod ensemble;
 mod quantile;
 mod scores;
@@ -13,6 +14,7 @@ mod tests;
 
 pub use calibration::{Calibration, Interval, IntervalKind, LevelBounds, LevelIntervals, DEFAULT_SCALE_FLOOR};
 pub use cuts::{calibration_cuts, first_cut, Cut};
+pub use difficulty::{DifficultyScale, Knot, DIFFICULTY_BINS, MIN_PER_BIN};
 pub use ensemble::{combine, member_spread, Combine};
 pub use quantile::{check_level, conformal_quantile, conformal_rank, Quantile};
 pub use scores::{

@@ -261,3 +261,64 @@ fn cuts_are_deterministic_in_range_and_per_engine() {
     assert!(calibration_cuts(&lengths, 7, 0).is_err());
     assert_eq!([first_cut(1), first_cut(9), first_cut(10), first_cut(200)], [0, 0, 0, 19]);
 }
+
+#[test]
+fn difficulty_scale_bins_interpolates_and_floors_by_hand() {
+    // 40 residuals, predictions 0..40: 4 bins of 10 with mean predictions 4.5, 14.5, 24.5, 34.5 and
+    // mean absolute residuals 0.5 (floored to 1), 2, 4, 8.
+    let p: Vec<f64> = (0..40).map(f64::from).collect();
+    let y: Vec<f64> = p.iter().map(|&x| x + [0.5, -2.0, 4.0, -8.0][x as usize / 10]).collect();
+    let d = DifficultyScale::fit(&p, &y, DEFAULT_SCALE_FLOOR).unwrap();
+    let knots: Vec<(f64, f64)> = d.knots.iter().map(|k| (k.prediction, k.scale)).collect();
+    assert_eq!(knots, vec![(4.5, 1.0), (14.5, 2.0), (24.5, 4.0), (34.5, 8.0)]);
+    assert_eq!(d.n, 40);
+    // constant beyond the outer knots, linear between them
+    assert_eq!([d.at(-10.0), d.at(4.5), d.at(9.5), d.at(29.5), d.at(100.0)], [1.0, 1.0, 1.5, 6.0, 8.0]);
+    assert_eq!(d.scales(&[14.5, 19.5]).unwrap(), vec![2.0, 3.0]);
+    // fewer residuals, fewer bins: 25 → 2 bins (12 and 13), 5 → 1
+    assert_eq!(DifficultyScale::fit(&p[..25], &y[..25], 1.0).unwrap().knots.len(), 2);
+    let one = DifficultyScale::fit(&p[10..15], &y[10..15], 1.0).unwrap();
+    assert_eq!(one.knots, vec![Knot { prediction: 12.0, scale: 2.0 }]);
+    assert_eq!((one.at(0.0), one.at(50.0)), (2.0, 2.0));
+    // perfect predictions: the floor everywhere
+    let exact = DifficultyScale::fit(&p, &p, 2.5).unwrap();
+    assert!(exact.knots.iter().all(|k| k.scale == 2.5) && exact.at(17.0) == 2.5);
+    assert!(DifficultyScale::fit(&[], &[], 1.0).is_err());
+    assert!(DifficultyScale::fit(&p, &y, 0.0).is_err());
+    assert!(DifficultyScale::fit(&p[..2], &y[..1], 1.0).is_err());
+    assert!(d.scales(&[f64::NAN]).is_err());
+}
+
+#[test]
+fn difficulty_normalised_intervals_cover_and_are_sharper_when_errors_grow_with_the_prediction() {
+    // σ grows with the predicted life, 1 at ŷ = 40 to 11 at ŷ = 140, as a model's errors tend to.
+    let draw = |rng: &mut SplitMix64, k: usize| -> (Vec<f64>, Vec<f64>) {
+        let p: Vec<f64> = (0..k).map(|_| 40.0 + 100.0 * rng.unit()).collect();
+        let y = p.iter().map(|&x| x + (1.0 + 0.1 * (x - 40.0)) * normal(rng)).collect();
+        (p, y)
+    };
+    let reps = 100;
+    let (mut cov, mut width) = ([0.0; 2], [0.0; 2]);
+    for seed in 0..reps {
+        let mut rng = SplitMix64::new(1000 + seed);
+        // σ̂ from other residuals than the calibration's (the selection engines' in a run)
+        let (p, y) = draw(&mut rng, 200);
+        let d = DifficultyScale::fit(&p, &y, DEFAULT_SCALE_FLOOR).unwrap();
+        let (cp, cy) = draw(&mut rng, 200);
+        let (tp, ty) = draw(&mut rng, 2000);
+        let (cs, ts) = (d.scales(&cp).unwrap(), d.scales(&tp).unwrap());
+        for (k, (kind, scales)) in
+            [(IntervalKind::Symmetric, None), (IntervalKind::normalised(), Some((&cs, &ts)))].into_iter().enumerate()
+        {
+            let c = Calibration::fit(kind, &cp, &cy, scales.map(|s| s.0.as_slice()), &[0.9]).unwrap();
+            let iv = &c.apply(&tp, scales.map(|s| s.1.as_slice())).unwrap()[0].intervals;
+            cov[k] += coverage(iv, &ty).unwrap() / reps as f64;
+            width[k] += mean_width(iv).unwrap() / reps as f64;
+        }
+    }
+    // exchangeable scores: 181/201 = 0.9005 in expectation, for both kinds
+    for c in cov {
+        assert!((c - 0.9005).abs() <= 0.01, "coverage {c}");
+    }
+    assert!(width[1] < 0.9 * width[0], "difficulty-normalised width {} vs symmetric {}", width[1], width[0]);
+}

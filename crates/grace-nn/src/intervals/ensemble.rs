@@ -1,17 +1,39 @@
-//! Seed ensembles of finished runs, from the files the runs wrote (no model is loaded): members'
-//! test predictions and calibration residuals combined per engine, scored and calibrated anew.
+//! Seed ensembles and cross-conformal fold ensembles of finished runs, from the files the runs wrote
+//! (no model is loaded): members' test predictions and calibration residuals combined, scored anew.
 
-use super::{fit, CalibrationRecord, CutPrediction, MODEL_KINDS};
+use super::{check_levels, fit, kinds_with_normalised, CalibrationRecord, CutPrediction, Scheme, MODEL_KINDS};
 use crate::evaluate::EnginePrediction;
 use crate::io::write_json_atomic;
 use crate::setup::recorded_data;
 use anyhow::{bail, Context};
-use grace_core::conformal::{combine, member_spread, Combine, IntervalKind};
+use grace_core::conformal::{combine, member_spread, Combine};
 use grace_core::lock::RunLock;
 use grace_core::results::{EnsembleMember, EnsembleResults, RulPair, RulScores, RunResults};
 use grace_core::rundir::{CONFIG_FILE, PREDICTIONS_FILE, PREPROCESSING_FILE, RESULTS_FILE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// How an ensemble is combined and calibrated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnsembleOptions {
+    /// How member predictions combine per engine.
+    pub combine: Combine,
+    /// Coverage levels instead of the members' stored ones (`--coverage`); members are not rewritten.
+    pub levels: Option<Vec<f64>>,
+    /// Members trained on different folds, calibrated on their pooled out-of-fold residuals.
+    pub cross_conformal: bool,
+}
+
+impl EnsembleOptions {
+    /// Plain seed ensemble combined by `combine`, at the members' levels.
+    pub fn combined(combine: Combine) -> Self {
+        EnsembleOptions { combine, ..Default::default() }
+    }
+}
+
+/// The `preprocessing.json` fields fitted on a member's own training engines, and its fold: in a
+/// cross-conformal ensemble these differ by design (each member normalises with its own statistics).
+const FITTED_FIELDS: [&str; 5] = ["setting_scale", "centroids", "condition_rows", "mean", "std"];
 
 /// What one finished member run contributes.
 struct Member {
@@ -70,18 +92,71 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> O
     }
 }
 
+/// The preprocessing that must agree between members: all of it for a seed ensemble; for a
+/// cross-conformal one everything but the fold and the statistics fitted on the fold's complement.
+fn shared_preprocessing(m: &Member, cross: bool) -> serde_json::Value {
+    let mut v = m.preprocessing.clone();
+    if cross {
+        if let Some(o) = v.as_object_mut() {
+            for f in FITTED_FIELDS {
+                o.remove(f);
+            }
+        }
+        if let Some(c) = v.get_mut("config").and_then(|c| c.as_object_mut()) {
+            c.remove("fold");
+        }
+    }
+    v
+}
+
+/// A member's `data.prep.fold` and `data.prep.folds`, as its preprocessing.json records them.
+fn fold_of(m: &Member) -> (u64, u64) {
+    let get = |k: &str| m.preprocessing.get("config").and_then(|c| c.get(k)).and_then(|v| v.as_u64()).unwrap_or(0);
+    (get("fold"), get("folds"))
+}
+
+/// Cross-conformal members must be folds of one k-fold split, each fold at most once.
+fn check_folds(members: &[Member]) -> anyhow::Result<()> {
+    let (_, folds) = fold_of(&members[0]);
+    if folds < 2 {
+        bail!(
+            "{} was not trained on a fold (data.prep.folds is {folds}): --cross-conformal combines runs trained \
+             with --set data.prep.folds=K --set data.prep.fold=k, one per fold",
+            members[0].dir.display()
+        );
+    }
+    for (i, m) in members.iter().enumerate() {
+        if let Some(o) = members[..i].iter().find(|o| fold_of(o).0 == fold_of(m).0) {
+            bail!(
+                "{} and {} were both trained on fold {} (data.prep.fold): cross-conformal members must hold out \
+                 different folds",
+                m.dir.display(),
+                o.dir.display(),
+                fold_of(m).0
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Refuses members that were not trained on the same data, preprocessed the same way, and scored
-/// on the same test engines: averaging them would mix predictions of different questions.
-fn check_compatible(members: &[Member]) -> anyhow::Result<()> {
+/// on the same test engines: averaging them would mix predictions of different questions. With
+/// `cross` the members must instead be distinct folds of one split (see [`shared_preprocessing`]).
+fn check_compatible(members: &[Member], cross: bool) -> anyhow::Result<()> {
     let first = &members[0];
+    let first_pre = shared_preprocessing(first, cross);
     for m in &members[1..] {
         let (a, b) = (first.dir.display(), m.dir.display());
-        if let Some(field) = first_difference(&first.preprocessing, &m.preprocessing, "") {
+        let pre = shared_preprocessing(m, cross);
+        if m.results.subset != first.results.subset {
+            bail!("{b} and {a} were trained on different subsets ({} vs {})", m.results.subset, first.results.subset);
+        }
+        if let Some(field) = first_difference(&first_pre, &pre, "") {
             bail!(
                 "{b} and {a} differ in preprocessing ({PREPROCESSING_FILE} field `{field}`: {} vs {}): ensemble \
                  members must share their data preparation",
-                show(&m.preprocessing, &field),
-                show(&first.preprocessing, &field)
+                show(&pre, &field),
+                show(&first_pre, &field)
             );
         }
         if m.fingerprint != first.fingerprint {
@@ -96,6 +171,9 @@ fn check_compatible(members: &[Member]) -> anyhow::Result<()> {
         if engines(m) != engines(first) {
             bail!("{b} and {a} were scored on different test engines ({PREDICTIONS_FILE} differs in engines or truth)");
         }
+    }
+    if cross {
+        check_folds(members)?;
     }
     Ok(())
 }
@@ -150,25 +228,31 @@ struct EnsembleRow {
 /// The calibration of the ensemble of the finished runs `dirs` (`None` when they were trained
 /// without calibration), after the same checks as [`evaluate_ensemble`]: what `grace predict
 /// --runs` bounds its predictions with.
-pub fn ensemble_calibration_of(dirs: &[PathBuf], how: Combine) -> anyhow::Result<Option<CalibrationRecord>> {
+pub fn ensemble_calibration_of(dirs: &[PathBuf], opts: &EnsembleOptions) -> anyhow::Result<Option<CalibrationRecord>> {
+    let members = read_members(dirs, opts)?;
+    ensemble_calibration(&members, opts)
+}
+
+/// The members `dirs`, read and checked against each other (and `opts`' levels checked).
+fn read_members(dirs: &[PathBuf], opts: &EnsembleOptions) -> anyhow::Result<Vec<Member>> {
     if dirs.len() < 2 {
         bail!("an ensemble needs at least two runs, got {}", dirs.len());
     }
+    if let Some(levels) = &opts.levels {
+        check_levels(levels)?;
+    }
     let members = dirs.iter().map(|d| Member::read(d)).collect::<anyhow::Result<Vec<_>>>()?;
-    check_compatible(&members)?;
-    ensemble_calibration(&members, how)
+    check_compatible(&members, opts.cross_conformal)?;
+    Ok(members)
 }
 
 /// Combines the finished runs `dirs` into an ensemble and writes its `results.json`,
 /// `predictions.csv` and (when the members were calibrated) `calibration.json` into `out`, which
 /// must not be a run directory. The members' own files are only read.
-pub fn evaluate_ensemble(dirs: &[PathBuf], out: &Path, how: Combine) -> anyhow::Result<EnsembleResults> {
-    if dirs.len() < 2 {
-        bail!("an ensemble needs at least two runs, got {}", dirs.len());
-    }
+pub fn evaluate_ensemble(dirs: &[PathBuf], out: &Path, opts: &EnsembleOptions) -> anyhow::Result<EnsembleResults> {
     refuse_member_folder(dirs, out)?;
-    let members = dirs.iter().map(|d| Member::read(d)).collect::<anyhow::Result<Vec<_>>>()?;
-    check_compatible(&members)?;
+    let members = read_members(dirs, opts)?;
+    let how = opts.combine;
     let preds: Vec<Vec<f64>> = members.iter().map(Member::predictions).collect();
     let ensemble = combine(&preds, how)?;
     let spread = member_spread(&preds)?;
@@ -186,7 +270,7 @@ pub fn evaluate_ensemble(dirs: &[PathBuf], out: &Path, how: Combine) -> anyhow::
             test: pair(p),
         })
         .collect();
-    let calibration = ensemble_calibration(&members, how)?;
+    let calibration = ensemble_calibration(&members, opts)?;
     let intervals = match &calibration {
         Some(c) => Some(c.summarise(&ensemble, &uncapped, Some(&spread))?),
         None => None,
@@ -236,10 +320,10 @@ fn mean_pair(members: &[EnsembleMember]) -> RulPair {
     RulPair { capped: scores(&|m| &m.test.capped), uncapped: scores(&|m| &m.test.uncapped) }
 }
 
-/// The ensemble calibrated on its members' combined calibration-cut predictions, with the member
-/// spread as the normalised kind's scale; `None` when no member was calibrated. Members calibrated
-/// on different cuts, or only some of them, are refused.
-fn ensemble_calibration(members: &[Member], how: Combine) -> anyhow::Result<Option<CalibrationRecord>> {
+/// The ensemble's calibration at `opts`' levels (else the first member's): split conformal on the
+/// members' combined calibration-cut predictions, or cross-conformal on their pooled residuals;
+/// `None` when no member was calibrated. Only some members calibrated is refused.
+fn ensemble_calibration(members: &[Member], opts: &EnsembleOptions) -> anyhow::Result<Option<CalibrationRecord>> {
     let records: Vec<&CalibrationRecord> = members.iter().filter_map(|m| m.calibration.as_ref()).collect();
     if records.is_empty() {
         return Ok(None);
@@ -254,6 +338,22 @@ fn ensemble_calibration(members: &[Member], how: Combine) -> anyhow::Result<Opti
             super::CALIBRATION_FILE
         );
     }
+    let levels = opts.levels.clone().unwrap_or_else(|| records[0].levels());
+    if opts.cross_conformal {
+        return pooled_calibration(members, &records, &levels).map(Some);
+    }
+    combined_calibration(members, &records, opts.combine, &levels).map(Some)
+}
+
+/// Split conformal for a seed ensemble: the members' predictions on the shared calibration cuts
+/// combined per cut, with the member spread as the normalised kind's scale. Members calibrated on
+/// different cuts are refused.
+fn combined_calibration(
+    members: &[Member],
+    records: &[&CalibrationRecord],
+    how: Combine,
+    levels: &[f64],
+) -> anyhow::Result<CalibrationRecord> {
     let first = records[0];
     let key =
         |r: &CalibrationRecord| r.cuts.iter().map(|c| (c.unit, c.last_cycle, c.truth.to_bits())).collect::<Vec<_>>();
@@ -275,11 +375,41 @@ fn ensemble_calibration(members: &[Member], how: Combine) -> anyhow::Result<Opti
         .zip(combined.iter().zip(&spread))
         .map(|(c, (&prediction, &s))| CutPrediction { prediction, spread: Some(s), ..c.clone() })
         .collect();
-    let levels: Vec<f64> =
-        first.calibrations.first().map(|c| c.levels.iter().map(|l| l.level).collect()).unwrap_or_default();
-    let mut kinds = MODEL_KINDS.to_vec();
-    kinds.insert(1, IntervalKind::normalised());
-    Ok(Some(CalibrationRecord { calibrations: fit(&cuts, &kinds, &levels)?, cuts, ..first.clone() }))
+    let calibrations = fit(&cuts, &kinds_with_normalised(), levels, None)?;
+    Ok(CalibrationRecord { calibrations, cuts, difficulty: None, scheme: Scheme::Split, ..first.clone() })
+}
+
+/// Cross-conformal: each member's residuals on its own calibration engines (held out from its
+/// training and selection, so out-of-fold), pooled; the interval is centred on the ensemble's
+/// prediction. The pooled residuals are single members', so the interval tends to over-cover a
+/// little (docs/intervals.md). Members sharing a calibration engine are refused.
+fn pooled_calibration(
+    members: &[Member],
+    records: &[&CalibrationRecord],
+    levels: &[f64],
+) -> anyhow::Result<CalibrationRecord> {
+    let first = records[0];
+    let mut units: Vec<u32> = Vec::new();
+    for (m, r) in members.iter().zip(records) {
+        if let Some(u) = r.units.iter().find(|u| units.contains(u)) {
+            bail!(
+                "{} calibrated on engine {u}, which another member calibrated on too: cross-conformal members must \
+                 hold out disjoint folds",
+                m.dir.display()
+            );
+        }
+        units.extend(&r.units);
+    }
+    let cuts: Vec<CutPrediction> = records.iter().flat_map(|r| r.cuts.iter().cloned()).collect();
+    let folds = fold_of(&members[0]).1 as usize;
+    Ok(CalibrationRecord {
+        calibrations: fit(&cuts, &MODEL_KINDS, levels, None)?,
+        units,
+        cuts,
+        difficulty: None,
+        scheme: Scheme::CrossConformal { folds, members: members.len() },
+        ..first.clone()
+    })
 }
 
 /// An ensemble's results must not replace a member's (or any run's) files.
