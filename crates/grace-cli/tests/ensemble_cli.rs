@@ -42,6 +42,29 @@ fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
         "--json",
     ]);
     assert_eq!(s["ensemble"], r["ensemble"]);
+
+    // With a sweep plan, --method picks by plan label: a variant training the same registry method
+    // (here `grace_x`, a copy of seed 0) is not mixed into `grace`, and is an ensemble of one run.
+    let x = runs.join("SYNTHETIC_grace_x_seed0");
+    std::fs::create_dir_all(&x).unwrap();
+    for e in std::fs::read_dir(&a).unwrap().map(Result::unwrap) {
+        std::fs::copy(e.path(), x.join(e.file_name())).unwrap();
+    }
+    let plan = serde_json::json!({
+        "data": "synthetic", "synthetic": true, "subsets": ["SYNTHETIC"], "methods": ["grace", "grace_x"],
+        "seeds": [0, 1], "train_args": [],
+        "variants": [{"name": "grace_x", "method": "grace", "sets": ["method.slope=2"]}]
+    });
+    std::fs::write(dir.path().join("sweep.json"), plan.to_string()).unwrap();
+    let sweep = dir.path().to_str().unwrap();
+    let by_plan = dir.path().join("ens3");
+    let p = json(&["evaluate", "--sweep", sweep, "--method", "grace", "--out", by_plan.to_str().unwrap(), "--json"]);
+    assert_eq!((p["members"].as_array().unwrap().len(), &p["ensemble"]), (2, &r["ensemble"]));
+    let e =
+        fails(&["evaluate", "--sweep", sweep, "--method", "grace_x", "--out", dir.path().join("y").to_str().unwrap()]);
+    assert!(e.contains("1 finished run(s) of grace_x"), "{e}");
+    let e = fails(&["evaluate", "--sweep", sweep, "--method", "dwa", "--out", dir.path().join("z").to_str().unwrap()]);
+    assert!(e.contains("no method or variant dwa") && e.contains("grace, grace_x"), "{e}");
     let text = ok(&["evaluate", "--runs", a_s, b_s, "--out", out_s, "--combine", "median"]).stdout;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("mean single model") && text.contains("calibrated intervals"), "{text}");

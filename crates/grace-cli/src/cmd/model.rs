@@ -1,11 +1,13 @@
 //! `grace model`: the layer table and parameter counts of a preset (total, shared, per head); and
 //! the ensemble side of `grace evaluate` (`--runs`, `--sweep`), which loads no model.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use grace_core::conformal::{Combine, IntervalKind};
 use grace_core::results::{IntervalsSummary, RulPair};
+use grace_core::rundir::RESULTS_FILE;
 use grace_nn::intervals::ensemble::{sweep_members, EnsembleOptions};
 use grace_nn::model::{param_counts, DualTaskModel, ModelConfig};
+use grace_report::plan::Manifest;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -140,6 +142,29 @@ pub fn parse_combine(s: &str) -> Result<Combine, String> {
     }
 }
 
+/// The finished runs of `label` in a sweep: by its plan when it has one, so a variant (say
+/// `amnl_floor`, which trains `amnl`) and its registry method are told apart; by the method
+/// recorded in each run's results in a folder without a plan.
+fn sweep_label_members(sweep: &Path, label: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let Some(manifest) = Manifest::read(sweep)? else {
+        return sweep_members(sweep, label);
+    };
+    if !manifest.methods.iter().any(|m| m == label) {
+        bail!("{} has no method or variant {label}; its plan has {}", sweep.display(), manifest.methods.join(", "));
+    }
+    let runs: Vec<PathBuf> = manifest
+        .items()
+        .into_iter()
+        .filter(|it| it.method == label)
+        .map(|it| sweep.join("runs").join(it.name))
+        .filter(|d| d.join(RESULTS_FILE).is_file())
+        .collect();
+    if runs.len() < 2 {
+        bail!("{} holds {} finished run(s) of {label}: an ensemble needs at least two", sweep.display(), runs.len());
+    }
+    Ok(runs)
+}
+
 /// `grace evaluate --runs …|--sweep DIR --method M --out DIR`: scores the ensemble next to its
 /// members and writes results.json, predictions.csv and calibration.json into `out`, at `levels`
 /// when given (else the members' own).
@@ -151,7 +176,7 @@ pub fn evaluate_ensemble(
 ) -> anyhow::Result<()> {
     let out = out.context("an ensemble needs --out DIR, a new folder for its results (members are never written)")?;
     let members = match (&flags.sweep, &flags.method) {
-        (Some(sweep), Some(method)) => sweep_members(sweep, method)?,
+        (Some(sweep), Some(label)) => sweep_label_members(sweep, label)?,
         _ => flags.runs.clone(),
     };
     let opts = EnsembleOptions {
