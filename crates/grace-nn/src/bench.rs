@@ -6,6 +6,7 @@ mod profile;
 pub use profile::{Phase, Profile};
 
 use crate::adamw::{AdamW, AdamWConfig};
+use crate::flat::FlatParams;
 use crate::memory::GradientMemory;
 use crate::model::{trainable, DualTaskModel, ModelConfig};
 use crate::step::{after_update, clip_global_norm, combined_gradients, task_losses, Batch, Params};
@@ -109,6 +110,7 @@ pub struct Bench {
     _vs: nn::VarStore,
     model: DualTaskModel,
     params: Params,
+    flat: FlatParams,
     opt: AdamW,
     batch: Batch,
 }
@@ -126,9 +128,10 @@ impl Bench {
         let vs = nn::VarStore::new(c.device);
         let model = DualTaskModel::new(&vs.root(), &cfg);
         let params = Params::new(trainable(&vs));
-        let opt = AdamW::new(&params.tensors, AdamWConfig::default());
+        let flat = FlatParams::adopt(&params.tensors);
+        let opt = AdamW::new(&flat.flat, AdamWConfig::default());
         let batch = random_batch(c.batch, c.features, c.device);
-        Ok(Bench { config: c.clone(), _vs: vs, model, params, opt, batch })
+        Ok(Bench { config: c.clone(), _vs: vs, model, params, flat, opt, batch })
     }
 
     /// One measure of each kind: plain step, GABA step, the configured method's step, inference.
@@ -159,12 +162,13 @@ impl Bench {
         let per_task = per_task.unwrap_or(ctrl.needs().per_task_gradients());
         let mut memory =
             GradientMemory::for_controller(ctrl.as_ref(), self.params.shared_len(), &self.params.tensors[0]);
-        let Bench { model, params, opt, batch, config, .. } = self;
+        let Bench { model, params, flat, opt, batch, config, .. } = self;
         let mut step = || -> anyhow::Result<()> {
             let (l_r, l_h) = task_losses(model, batch, true);
-            let (mut g, o) = combined_gradients(params, &l_r, &l_h, ctrl.as_mut(), per_task, memory.as_mut())?;
+            let (g, o) = combined_gradients(params, &l_r, &l_h, ctrl.as_mut(), per_task, memory.as_mut())?;
+            let mut g = flat.grads_flat(&g);
             clip_global_norm(&mut g, 1.0, o.grad_norm);
-            opt.update(&params.tensors, &g, 1e-4);
+            opt.update(&flat.flat, &g, 1e-4);
             after_update(model, batch, ctrl.as_mut())
         };
         for _ in 0..config.warmup_steps {

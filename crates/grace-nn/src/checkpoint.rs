@@ -84,7 +84,9 @@ impl Trainer {
     pub(crate) fn save_checkpoint(&self) -> anyhow::Result<()> {
         let mut tensors = named_vars(&self.vs, "model.");
         tensors.extend(named_vars(&self.ema_vs, "ema."));
-        for (i, (m, v)) in self.opt.exp_avg.iter().zip(&self.opt.exp_avg_sq).enumerate() {
+        // per tensor (views of the flat moments): the format checkpoints had before the flat buffer
+        let (exp_avg, exp_avg_sq) = (self.flat.views(&self.opt.exp_avg), self.flat.views(&self.opt.exp_avg_sq));
+        for (i, (m, v)) in exp_avg.iter().zip(&exp_avg_sq).enumerate() {
             tensors.push((format!("opt.exp_avg.{}", self.params.names[i]), m.copy()));
             tensors.push((format!("opt.exp_avg_sq.{}", self.params.names[i]), v.copy()));
         }
@@ -116,9 +118,10 @@ impl Trainer {
         }
         restore_vars(&self.vs, &ck.tensors, "model.")?;
         restore_vars(&self.ema_vs, &ck.tensors, "ema.")?;
+        let (mut exp_avg, mut exp_avg_sq) = (self.flat.views(&self.opt.exp_avg), self.flat.views(&self.opt.exp_avg_sq));
         tch::no_grad(|| -> anyhow::Result<()> {
             for (i, name) in self.params.names.iter().enumerate() {
-                for (key, dst) in [("exp_avg", &mut self.opt.exp_avg[i]), ("exp_avg_sq", &mut self.opt.exp_avg_sq[i])] {
+                for (key, dst) in [("exp_avg", &mut exp_avg[i]), ("exp_avg_sq", &mut exp_avg_sq[i])] {
                     let k = format!("opt.{key}.{name}");
                     let src = ck.tensors.get(&k).ok_or_else(|| anyhow!("{} lacks {k}", path.display()))?;
                     dst.copy_(src);

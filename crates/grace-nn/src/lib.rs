@@ -8,6 +8,7 @@ pub mod config;
 pub mod diagnose;
 pub mod evaluate;
 mod fault;
+pub mod flat;
 pub use grace_core::io;
 pub mod intervals;
 pub mod logs;

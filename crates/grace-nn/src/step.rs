@@ -312,22 +312,15 @@ fn read_back(scalars: &[Tensor]) -> anyhow::Result<Vec<f64>> {
     Ok(Vec::try_from(&t)?)
 }
 
-/// Scales the gradients in place so their global L2 norm is at most `max_norm`
+/// Scales the flat gradient (see [`crate::flat`]) in place so its L2 norm is at most `max_norm`
 /// (as torch.nn.utils.clip_grad_norm_); returns the norm before clipping. `known_norm` skips
 /// recomputing a norm the step already has (NaN = unknown).
-pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64, known_norm: f64) -> f64 {
-    let total = if known_norm.is_nan() {
-        let sq: Vec<Tensor> = grads.iter().map(|g| g.square().sum(Kind::Double)).collect();
-        Tensor::stack(&sq, 0).sum(Kind::Double).double_value(&[]).sqrt()
-    } else {
-        known_norm
-    };
+pub fn clip_global_norm(grad: &mut Tensor, max_norm: f64, known_norm: f64) -> f64 {
+    let total = if known_norm.is_nan() { grad.square().sum(Kind::Double).double_value(&[]).sqrt() } else { known_norm };
     if max_norm > 0.0 && total.is_finite() {
         let scale = max_norm / (total + 1e-6);
         if scale < 1.0 {
-            for g in grads.iter_mut() {
-                let _ = g.g_mul_scalar_(scale);
-            }
+            let _ = grad.g_mul_scalar_(scale);
         }
     }
     total
@@ -458,11 +451,15 @@ mod tests {
 
     #[test]
     fn clipping_scales_to_the_max_norm() {
-        let mut g = vec![Tensor::from_slice(&[3.0f32]), Tensor::from_slice(&[4.0f32])];
+        let mut g = Tensor::from_slice(&[3.0f32, 4.0]);
         let before = clip_global_norm(&mut g, 1.0, f64::NAN);
         assert!((before - 5.0).abs() < 1e-9);
         // 3 and 4 scaled by 1/(5 + 1e-6)
-        assert!((g[0].double_value(&[0]) - 0.6).abs() < 1e-5);
-        assert!((g[1].double_value(&[0]) - 0.8).abs() < 1e-5);
+        assert!((g.double_value(&[0]) - 0.6).abs() < 1e-5);
+        assert!((g.double_value(&[1]) - 0.8).abs() < 1e-5);
+        // a norm the step already has is used as given, and a small gradient is left alone
+        let mut g = Tensor::from_slice(&[0.3f32, 0.4]);
+        assert_eq!(clip_global_norm(&mut g, 1.0, 0.5), 0.5);
+        assert_eq!(Vec::<f32>::try_from(&g).unwrap(), vec![0.3, 0.4]);
     }
 }

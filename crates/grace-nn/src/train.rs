@@ -5,6 +5,7 @@ use crate::adamw::{AdamW, AdamWConfig};
 use crate::config::{RunConfig, Schedule, Select, TrainParams};
 use crate::evaluate::{self, RulScores};
 use crate::fault;
+use crate::flat::FlatParams;
 use crate::logs::{gradient_row, Logs};
 use crate::memory::GradientMemory;
 use crate::model::{trainable, DualTaskModel};
@@ -144,7 +145,9 @@ pub(crate) struct Trainer {
     pub ema_vs: nn::VarStore,
     pub ema_model: DualTaskModel,
     pub params: Params,
-    pub ema_params: Vec<Tensor>,
+    /// The trainable parameters' one buffer (they are views into it), and the averaged model's.
+    pub flat: FlatParams,
+    pub ema_flat: FlatParams,
     pub opt: AdamW,
     pub controller: Box<dyn TaskWeighting>,
     /// The task-gradient memories of a method that needs them (DB-MTL), else `None`.
@@ -192,9 +195,9 @@ impl Trainer {
         ema_vs.freeze();
         let params = Params::new(trainable(&vs));
         let ema_vars = ema_vs.variables();
-        let ema_params = params.names.iter().map(|n| ema_vars[n].shallow_clone()).collect();
-        let opt =
-            AdamW::new(&params.tensors, AdamWConfig { weight_decay: cfg.train.weight_decay, ..Default::default() });
+        let ema_params: Vec<Tensor> = params.names.iter().map(|n| ema_vars[n].shallow_clone()).collect();
+        let (flat, ema_flat) = (FlatParams::adopt(&params.tensors), FlatParams::adopt(&ema_params));
+        let opt = AdamW::new(&flat.flat, AdamWConfig { weight_decay: cfg.train.weight_decay, ..Default::default() });
         let controller = build_controller(&cfg)?;
         let memory = GradientMemory::for_controller(controller.as_ref(), params.shared_len(), &params.tensors[0]);
         let wmse = rul_weighting(&cfg)?;
@@ -211,7 +214,8 @@ impl Trainer {
             ema_vs,
             ema_model,
             params,
-            ema_params,
+            flat,
+            ema_flat,
             opt,
             controller,
             memory,
@@ -250,7 +254,7 @@ impl Trainer {
         let per_task =
             self.controller.needs().per_task_gradients() || self.progress.step.is_multiple_of(t.grad_log_every);
         let memory = self.memory.as_mut();
-        let (mut grads, mut out) =
+        let (grads, mut out) =
             combined_gradients(&self.params, &l_r, &l_h, self.controller.as_mut(), per_task, memory)?;
         if !out.losses.iter().all(|l| l.is_finite()) {
             bail!(
@@ -262,8 +266,9 @@ impl Trainer {
                 self.last_good_state()
             );
         }
-        out.grad_norm = clip_global_norm(&mut grads, self.cfg.train.clip_norm, out.grad_norm);
-        self.opt.update(&self.params.tensors, &grads, lr);
+        let mut grad = self.flat.grads_flat(&grads);
+        out.grad_norm = clip_global_norm(&mut grad, self.cfg.train.clip_norm, out.grad_norm);
+        self.opt.update(&self.flat.flat, &grad, lr);
         after_update(&self.model, &batch, self.controller.as_mut())?;
         self.update_average();
         Ok(out)
@@ -275,9 +280,7 @@ impl Trainer {
         let n = self.progress.ema_updates as f64;
         let decay = self.cfg.train.ema_decay.min((1.0 + n) / (10.0 + n));
         tch::no_grad(|| {
-            for (e, p) in self.ema_params.iter().zip(&self.params.tensors) {
-                let _ = e.shallow_clone().lerp_(p, 1.0 - decay);
-            }
+            let _ = self.ema_flat.flat.shallow_clone().lerp_(&self.flat.flat, 1.0 - decay);
         });
         self.progress.ema_updates += 1;
     }

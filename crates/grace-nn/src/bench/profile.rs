@@ -115,7 +115,7 @@ pub(super) fn run(b: &mut Bench, method: &str, repeats: usize) -> anyhow::Result
         crate::memory::GradientMemory::for_controller(ctrl.as_ref(), b.params.shared_len(), &b.params.tensors[0]);
     let (device, n) = (b.config.device, b.config.batch as usize);
     let mut host = HostData::new(b.config.features as usize, n);
-    let ema: Vec<Tensor> = b.params.tensors.iter().map(|t| t.detach().copy()).collect();
+    let ema = b.flat.flat.detach().copy();
     let reach = |g: Group| -> Vec<Tensor> {
         let p = &b.params;
         p.groups
@@ -145,15 +145,16 @@ pub(super) fn run(b: &mut Bench, method: &str, repeats: usize) -> anyhow::Result
         t[2] = lap.ms();
         let (l_r, l_h) = task_losses(&b.model, &batch, true);
         let mut lap = Lap::start(device);
-        let (mut g, o) = combined_gradients(&b.params, &l_r, &l_h, ctrl.as_mut(), true, memory.as_mut())?;
+        let (g, o) = combined_gradients(&b.params, &l_r, &l_h, ctrl.as_mut(), true, memory.as_mut())?;
         t[3] = (lap.ms() - t[2]).max(0.0);
+        let mut g = b.flat.grads_flat(&g);
         clip_global_norm(&mut g, 1.0, o.grad_norm);
         t[4] = lap.ms();
-        b.opt.update(&b.params.tensors, &g, 1e-4);
+        b.opt.update(&b.flat.flat, &g, 1e-4);
         t[5] = lap.ms();
         after_update(&b.model, &batch, ctrl.as_mut())?;
         t[6] = lap.ms();
-        average(&ema, &b.params.tensors, 0.999);
+        average(&ema, &b.flat.flat, 0.999);
         t[7] = lap.ms();
         steps_ms.push(whole_step(b, &mut host, ctrl.as_mut(), memory.as_mut(), &ema)?);
         // the first two repetitions warm the allocator and the kernels up
@@ -179,12 +180,10 @@ pub(super) fn run(b: &mut Bench, method: &str, repeats: usize) -> anyhow::Result
     })
 }
 
-/// The trainer's weight average (its `update_average`).
-fn average(ema: &[Tensor], params: &[Tensor], decay: f64) {
+/// The trainer's weight average (its `update_average`), over the flat buffers.
+fn average(ema: &Tensor, params: &Tensor, decay: f64) {
     tch::no_grad(|| {
-        for (e, p) in ema.iter().zip(params) {
-            let _ = e.shallow_clone().lerp_(p, 1.0 - decay);
-        }
+        let _ = ema.shallow_clone().lerp_(params, 1.0 - decay);
     });
 }
 
@@ -194,15 +193,16 @@ fn whole_step(
     host: &mut HostData,
     ctrl: &mut dyn grace_core::controller::TaskWeighting,
     memory: Option<&mut crate::memory::GradientMemory>,
-    ema: &[Tensor],
+    ema: &Tensor,
 ) -> anyhow::Result<f64> {
     let mut lap = Lap::start(b.config.device);
     let batch = host.batch(b.config.batch as usize, b.config.device);
     let (l_r, l_h) = task_losses(&b.model, &batch, true);
-    let (mut g, o) = combined_gradients(&b.params, &l_r, &l_h, ctrl, true, memory)?;
+    let (g, o) = combined_gradients(&b.params, &l_r, &l_h, ctrl, true, memory)?;
+    let mut g = b.flat.grads_flat(&g);
     clip_global_norm(&mut g, 1.0, o.grad_norm);
-    b.opt.update(&b.params.tensors, &g, 1e-4);
+    b.opt.update(&b.flat.flat, &g, 1e-4);
     after_update(&b.model, &batch, ctrl)?;
-    average(ema, &b.params.tensors, 0.999);
+    average(ema, &b.flat.flat, 0.999);
     Ok(lap.ms())
 }
