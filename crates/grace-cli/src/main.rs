@@ -49,6 +49,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Tabulate a sweep per subset and method and compare methods by a paired bootstrap over test engines.
     Compare(cmd::compare::Args),
+    /// Per run, the epoch each selection score picks and the held-out calibration-cut RMSE there.
+    Selection(cmd::selection::Args),
     /// Benchmarks against the PyTorch reference.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -98,6 +100,7 @@ fn main() {
         Command::Tune(a) => cmd::tune::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Selection(a) => cmd::selection::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Doctor(a) => cmd::doctor::run(a),
     };

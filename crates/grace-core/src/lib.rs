@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod results;
 pub mod rules;
 pub mod rundir;
+pub mod selection;
 pub mod simulate;
 pub mod wmse;
 

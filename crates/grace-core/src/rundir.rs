@@ -95,6 +95,17 @@ pub struct EpochRow {
     #[serde(with = "blank_if_not_finite")]
     pub val_cut_rmse: f64,
     pub seconds: f64,
+    /// RMSE of the averaged weights on the calibration engines' test-like cuts (the interval
+    /// calibration's cuts), truth capped: a held-out figure for comparing selection scores, never
+    /// used for selection, schedule or early stopping. Empty without calibration engines, and
+    /// absent (read as NaN) in logs written before it existed.
+    #[serde(with = "blank_if_not_finite", default = "not_measured")]
+    pub held_cut_rmse: f64,
+}
+
+/// The value of an optional figure a log does not have.
+fn not_measured() -> f64 {
+    f64::NAN
 }
 
 /// One row of `gradient_log.csv`: the step's losses, task gradient norms and controller state.

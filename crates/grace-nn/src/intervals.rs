@@ -200,29 +200,33 @@ pub fn fit(
         .collect()
 }
 
-/// The model's predictions on test-like cuts of the engines of `split`: `eval.cuts_per_engine`
-/// seeded truncation points per engine (seed `data.prep.seed`, so every seed of a sweep is cut
-/// the same way), each scored from the window ending there.
+/// The test-like cuts of the engines of `split` that interval calibration scores: `eval.cuts_per_engine`
+/// seeded truncation points per engine (seed `data.prep.seed`, so every seed of a sweep is cut the
+/// same way), one window ending at each.
+pub fn calibration_windows(cfg: &RunConfig, split: &Split) -> anyhow::Result<Vec<WindowRef>> {
+    let lengths: Vec<usize> = split.engines.iter().map(|e| e.n_cycles()).collect();
+    let cuts = calibration_cuts(&lengths, cfg.data.prep.seed, cfg.eval.cuts_per_engine)?;
+    Ok(cuts.iter().map(|c| WindowRef { engine: c.engine as u32, end: c.last_cycle as u32 }).collect())
+}
+
+/// The model's predictions on the [`calibration_windows`] of `split`.
 fn cut_predictions(
     cfg: &RunConfig,
     model: &DualTaskModel,
     split: &Split,
     device: Device,
 ) -> anyhow::Result<Vec<CutPrediction>> {
-    let lengths: Vec<usize> = split.engines.iter().map(|e| e.n_cycles()).collect();
-    let cuts = calibration_cuts(&lengths, cfg.data.prep.seed, cfg.eval.cuts_per_engine)?;
-    let refs: Vec<WindowRef> =
-        cuts.iter().map(|c| WindowRef { engine: c.engine as u32, end: c.last_cycle as u32 }).collect();
+    let refs = calibration_windows(cfg, split)?;
     let p = predict(model, split, &refs, cfg.train.eval_batch_size, device);
     if let Some(bad) = p.rul.iter().find(|v| !v.is_finite()) {
         bail!("the model predicts {bad} on a test-like cut: the weights are damaged or diverged");
     }
-    Ok(cuts
+    Ok(refs
         .iter()
         .zip(p.rul.iter().zip(&p.truth_rul))
-        .map(|(c, (&prediction, &truth))| CutPrediction {
-            unit: split.engines[c.engine].unit,
-            last_cycle: c.last_cycle,
+        .map(|(r, (&prediction, &truth))| CutPrediction {
+            unit: split.engines[r.engine as usize].unit,
+            last_cycle: r.end as usize,
             truth,
             prediction,
             spread: None,

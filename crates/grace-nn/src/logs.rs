@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(
             header::<EpochRow>().unwrap(),
             "epoch,steps,lr,train_loss_rul,train_loss_health,lambda_rul,lambda_health,val_rmse,val_nasa,\
-             val_rmse_live,val_cut_rmse,seconds\n"
+             val_rmse_live,val_cut_rmse,seconds,held_cut_rmse\n"
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gradient_log.csv");

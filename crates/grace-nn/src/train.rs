@@ -155,6 +155,9 @@ pub(crate) struct Trainer {
     pub wmse: Option<WeightedMse>,
     /// The test-like cuts of the selection engines, drawn once for the whole run.
     pub val_cuts: Vec<WindowRef>,
+    /// The calibration engines' test-like cuts (empty without calibration engines): scored each
+    /// epoch for the log only, never for selection.
+    pub held_cuts: Vec<WindowRef>,
     pub progress: Progress,
 }
 
@@ -203,6 +206,7 @@ impl Trainer {
         let wmse = rul_weighting(&cfg)?;
         let dir = dir.to_path_buf();
         let val_cuts = evaluate::cut_windows(&data.val, cfg.train.seed, cfg.train.select_cuts);
+        let held_cuts = crate::intervals::calibration_windows(&cfg, &data.calibration)?;
         let progress = Progress::new();
         Ok(Trainer {
             cfg,
@@ -221,6 +225,7 @@ impl Trainer {
             memory,
             wmse,
             val_cuts,
+            held_cuts,
             progress,
         })
     }
@@ -305,6 +310,22 @@ impl Trainer {
     /// Scores over the run's test-like cuts of the validation engines.
     fn validate_cuts(&self, model: &DualTaskModel) -> RulScores {
         self.score_on(model, &self.val_cuts)
+    }
+
+    /// RMSE on the calibration engines' test-like cuts, NaN without them: a held-out figure for
+    /// the log (comparing selection scores afterwards), never read by selection or the schedule.
+    fn held_cut_rmse(&self, model: &DualTaskModel) -> f64 {
+        if self.held_cuts.is_empty() {
+            return f64::NAN;
+        }
+        let p = evaluate::predict(
+            model,
+            &self.data.calibration,
+            &self.held_cuts,
+            self.cfg.train.eval_batch_size,
+            self.device,
+        );
+        RulScores::of(&p.rul, &p.truth_rul).rmse
     }
 
     fn score_on(&self, model: &DualTaskModel, refs: &[WindowRef]) -> RulScores {
@@ -474,6 +495,7 @@ fn after_epoch(tr: &mut Trainer, steps: &EpochSteps, t0: Instant, logs: &Logs, o
     let val_ema = tr.validate(&tr.ema_model);
     let cut = tr.validate_cuts(&tr.ema_model);
     let val_live = tr.validate(&tr.model);
+    let held_cut_rmse = tr.held_cut_rmse(&tr.ema_model);
     let selection = match tr.cfg.train.select {
         Select::Windows => val_ema.rmse,
         Select::Cuts => cut.rmse,
@@ -506,6 +528,7 @@ fn after_epoch(tr: &mut Trainer, steps: &EpochSteps, t0: Instant, logs: &Logs, o
         val_nasa: val_ema.nasa,
         val_rmse_live: val_live.rmse,
         val_cut_rmse: cut.rmse,
+        held_cut_rmse,
         // milliseconds are plenty, and keep the log short
         seconds: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     };

@@ -275,6 +275,18 @@ mod tests {
     }
 
     #[test]
+    fn logs_written_before_the_held_out_column_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        let old = "epoch,steps,lr,train_loss_rul,train_loss_health,lambda_rul,lambda_health,val_rmse,val_nasa,\
+                   val_rmse_live,val_cut_rmse,seconds\n0,12,0.001,3.0,0.5,0.5,0.5,21.5,800.0,22.0,19.0,1.5\n";
+        std::fs::write(d.path().join(EPOCH_LOG), old).unwrap();
+        let t = TrialLog::read(d.path()).unwrap();
+        assert_eq!(t.epochs(), 1);
+        assert_eq!((t.rows[0].val_rmse, t.rows[0].val_cut_rmse), (21.5, 19.0));
+        assert!(t.rows[0].held_cut_rmse.is_nan(), "an absent column is unmeasured");
+    }
+
+    #[test]
     fn the_score_is_the_best_so_far_at_the_rung() {
         let d = tempfile::tempdir().unwrap();
         write_log(d.path(), &[(30.0, 900.0), (f64::NAN, f64::NAN), (20.0, 1200.0), (25.0, 500.0)], true);

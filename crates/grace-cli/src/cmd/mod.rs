@@ -13,6 +13,7 @@ pub mod model;
 pub mod predict;
 pub mod recipes;
 pub mod report;
+pub mod selection;
 pub mod simulate;
 pub mod sweep;
 pub mod train;
