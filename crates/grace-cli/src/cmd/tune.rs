@@ -266,6 +266,8 @@ fn train_trial(c: &Ctx, job: Job) -> Outcome {
         }
         match train_run(c, job.trial, fold, epochs, dir) {
             Ok(a) => action = a,
+            // Stopped by a signal to the tune: open, not failed (see train_run).
+            Err(error) if children::stopped_by().is_some() => return outcome("stopped", Some(error)),
             Err(error) => return outcome("failed", Some(error)),
         }
     }
@@ -346,8 +348,10 @@ fn report(c: &Ctx, o: &Outcome) {
         "trial {:>4} rung {} ({:>3} epochs): {:<9} {score}  ({:.1} s)",
         o.trial, o.rung, o.epochs, o.action, o.seconds
     );
-    if let Some(e) = &o.error {
-        eprintln!("trial {} FAILED: {e}", o.trial);
+    match (&o.error, o.action) {
+        (Some(e), "stopped") => eprintln!("trial {} {e}", o.trial),
+        (Some(e), _) => eprintln!("trial {} FAILED: {e}", o.trial),
+        _ => {}
     }
 }
 
