@@ -1,7 +1,7 @@
 //! `grace predict`: RUL and health for in-service engines from a trained run's (or a seed
 //! ensemble's) selected weights and fitted preprocessing, one prediction per engine from its last window.
 
-use grace_core::conformal::{check_level, Combine};
+use grace_core::conformal::Combine;
 use grace_nn::intervals::ensemble::EnsembleOptions;
 use grace_nn::predict::{self, Forecast};
 use std::path::PathBuf;
@@ -116,16 +116,13 @@ fn print_table(f: &Forecast) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Levels(pub Vec<f64>);
 
-/// `--coverage`: comma-separated levels, each a number in (0, 1); the error names the value.
+/// `--coverage`: comma-separated levels, each a number in (0, 1) (checked by the same rule as
+/// the ensemble options, [`grace_nn::intervals::check_levels`]); the error names the value.
 pub fn parse_levels(s: &str) -> Result<Levels, String> {
     let levels = s
         .split(',')
-        .map(|x| {
-            let x = x.trim();
-            let l: f64 = x.parse().map_err(|_| format!("coverage level '{x}' is not a number"))?;
-            check_level(l).map_err(|_| format!("coverage level {x} is not in (0, 1)"))?;
-            Ok(l)
-        })
+        .map(|x| x.trim().parse::<f64>().map_err(|_| format!("coverage level '{}' is not a number", x.trim())))
         .collect::<Result<Vec<f64>, String>>()?;
+    grace_nn::intervals::check_levels(&levels).map_err(|e| e.to_string())?;
     Ok(Levels(levels))
 }
