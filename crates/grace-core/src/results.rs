@@ -143,7 +143,33 @@ pub struct IntervalsSummary {
     /// Test-like cuts (residuals) the quantiles were fitted on.
     pub calibration_cuts: usize,
     pub cuts_per_engine: usize,
+    /// How the calibration residuals were gathered (split by default; absent in older results).
+    pub scheme: Scheme,
     pub kinds: Vec<KindIntervals>,
+}
+
+/// How the residuals of a calibration were gathered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Scheme {
+    /// One model (or a seed ensemble) calibrated on its own calibration engines.
+    #[default]
+    Split,
+    /// Members trained on different folds, each scored on its own held-out calibration engines,
+    /// residuals pooled (docs/intervals.md, "Cross-conformal over folds").
+    CrossConformal { folds: usize, members: usize },
+}
+
+impl Scheme {
+    /// In words, for tables and reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Scheme::Split => "split-conformal".into(),
+            Scheme::CrossConformal { folds, members } => {
+                format!("cross-conformal over {folds} folds ({members} members)")
+            }
+        }
+    }
 }
 
 /// Capped and uncapped test scores of one model or ensemble.
@@ -226,14 +252,20 @@ mod tests {
                 calibration_engines: 2,
                 calibration_cuts: 20,
                 cuts_per_engine: 10,
+                scheme: Scheme::CrossConformal { folds: 3, members: 3 },
                 kinds,
             }),
             ..Default::default()
         };
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains(r#""kinds":[{"kind":"lower_bound","max_rul":125.0,"capped":"#), "{text}");
+        assert!(text.contains(r#""scheme":{"name":"cross_conformal","folds":3,"members":3}"#), "{text}");
         let back: RunResults = serde_json::from_str(&text).unwrap();
         assert_eq!(back.intervals, r.intervals);
+        // results written before the scheme was recorded read as split
+        let old = text.replace(r#""scheme":{"name":"cross_conformal","folds":3,"members":3},"#, "");
+        let back: RunResults = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.intervals.unwrap().scheme, Scheme::Split);
     }
 
     #[test]

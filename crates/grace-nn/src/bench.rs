@@ -1,6 +1,7 @@
 //! Throughput of grace's own training step and inference on seeded random batches, measured the
 //! same way as the PyTorch reference (`bench/reference/bench_train.py`) so the two can be compared.
 
+pub mod accuracy;
 mod profile;
 
 pub use profile::{Phase, Profile};

@@ -10,6 +10,7 @@ use grace_core::conformal::{
     calibration_cuts, check_level, default_bands, Calibration, DifficultyScale, IntervalKind, IntervalReport,
     DEFAULT_SCALE_FLOOR,
 };
+pub use grace_core::results::Scheme;
 use grace_core::results::{IntervalsSummary, KindIntervals};
 use grace_core::rundir::PREDICTIONS_FILE;
 use grace_data::{Prepared, Split, WindowRef};
@@ -45,18 +46,6 @@ pub struct CutPrediction {
     /// The members' sample standard deviation (ensembles only): the normalised kind's scale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<f64>,
-}
-
-/// How the residuals of a record were gathered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum Scheme {
-    /// One model (or a seed ensemble) calibrated on its own calibration engines.
-    #[default]
-    Split,
-    /// Members trained on different folds, each scored on its own held-out calibration engines,
-    /// residuals pooled (docs/intervals.md, "Cross-conformal over folds").
-    CrossConformal { folds: usize, members: usize },
 }
 
 /// `calibration.json`: the residuals and the calibrations fitted on them, so later predictions get
@@ -153,6 +142,7 @@ impl CalibrationRecord {
             calibration_engines: self.units.len(),
             calibration_cuts: self.cuts.len(),
             cuts_per_engine: self.cuts_per_engine,
+            scheme: self.scheme,
             kinds,
         })
     }

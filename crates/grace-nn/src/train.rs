@@ -45,9 +45,14 @@ pub struct Options {
     /// Train until this many epochs in total (or the run's end), then return [`Paused`] before
     /// the test scoring: the checkpoint stays, and a later resume continues or scores the run.
     pub stop_at_epoch: Option<usize>,
+    /// A wall-clock budget: no epoch starts once this many seconds have passed since training
+    /// began in this invocation (the epoch under way finishes). Like `stop_at_epoch`, the run then
+    /// returns [`Paused`] before the test scoring; `grace bench accuracy` uses it.
+    pub max_seconds: Option<f64>,
 }
 
-/// The error [`run`] returns when [`Options::stop_at_epoch`] stopped the run before its test scoring.
+/// The error [`run`] returns when [`Options::stop_at_epoch`] or [`Options::max_seconds`] stopped the run
+/// before its test scoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paused {
     /// Epochs trained in total.
@@ -169,7 +174,7 @@ fn build_controller(cfg: &RunConfig) -> anyhow::Result<Box<dyn TaskWeighting>> {
 }
 
 /// The failure-biased weighted MSE when the method's RUL loss is weighted (docs/reference.md §4.1).
-fn rul_weighting(cfg: &RunConfig) -> anyhow::Result<Option<WeightedMse>> {
+pub(crate) fn rul_weighting(cfg: &RunConfig) -> anyhow::Result<Option<WeightedMse>> {
     Ok(match cfg.method.method().map_err(|e| anyhow!(e))?.rul_loss {
         RulLoss::WeightedMse => Some(WeightedMse::new(cfg.method.slope(), cfg.data.prep.max_rul)?),
         RulLoss::Mse => None,
@@ -177,7 +182,7 @@ fn rul_weighting(cfg: &RunConfig) -> anyhow::Result<Option<WeightedMse>> {
 }
 
 /// A batch's inputs as host buffers, reused across batches.
-type BatchBuffers = (Vec<f32>, Vec<f32>, Vec<i64>);
+pub(crate) type BatchBuffers = (Vec<f32>, Vec<f32>, Vec<i64>);
 
 /// What the steps of one epoch leave for the end of the epoch.
 struct EpochSteps {
@@ -234,7 +239,7 @@ impl Trainer {
         self.cfg.train.lr_at(epoch, self.progress.lr_scale)
     }
 
-    fn batch(&self, refs: &[WindowRef], buf: &mut BatchBuffers) -> Batch {
+    pub(crate) fn batch(&self, refs: &[WindowRef], buf: &mut BatchBuffers) -> Batch {
         let split = &self.data.train;
         split.gather(refs, &mut buf.0, &mut buf.1, &mut buf.2);
         let n = refs.len() as i64;
@@ -383,7 +388,7 @@ fn train_and_score(started: Started, resume: bool, opts: Options) -> anyhow::Res
     );
     let logs = Logs::resume(&tr.dir, tr.progress.epoch)?;
     train_epochs(&mut tr, &logs, opts)?;
-    if opts.stop_at_epoch.is_some() {
+    if opts.stop_at_epoch.is_some() || opts.max_seconds.is_some() {
         return Err(Paused { epochs: tr.progress.epoch, ended: tr.finished() }.into());
     }
     if opts.stop_after_epochs.is_some() && !tr.finished() {
@@ -403,9 +408,11 @@ fn train_epochs(tr: &mut Trainer, logs: &Logs, opts: Options) -> anyhow::Result<
     let lengths: Vec<usize> = tr.data.train.engines.iter().map(|e| e.n_cycles()).collect();
     let spans = cut_spans(&lengths, grace_core::conformal::first_cut);
     let mut epochs_here = 0;
+    let started = Instant::now();
     while !tr.finished() {
         if opts.stop_after_epochs.is_some_and(|n| epochs_here >= n)
             || opts.stop_at_epoch.is_some_and(|n| tr.progress.epoch >= n)
+            || opts.max_seconds.is_some_and(|s| started.elapsed().as_secs_f64() >= s)
         {
             return Ok(());
         }

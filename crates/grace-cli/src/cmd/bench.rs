@@ -1,5 +1,7 @@
-//! `grace bench train`: grace's training step and inference against the PyTorch reference of the
-//! same model, alternated round by round on the same batch size and threads; prints median and range.
+//! `grace bench train`: grace's training step and inference against the PyTorch reference, alternated
+//! round by round (median and range); `grace bench accuracy`: time to accuracy against the same reference.
+
+mod accuracy;
 
 use anyhow::Context;
 use grace_nn::bench::{alternation, Bench, BenchConfig, BenchResult, MethodRate, Profile, Side, Spread};
@@ -10,6 +12,8 @@ use std::path::PathBuf;
 pub enum BenchCommand {
     /// Training-step and inference throughput versus the PyTorch reference.
     Train(TrainArgs),
+    /// Best validation RMSE by elapsed time, grace against the PyTorch reference, same recipe and data.
+    Accuracy(accuracy::AccuracyArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +55,7 @@ pub struct TrainArgs {
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
     match c {
         BenchCommand::Train(a) => train(a),
+        BenchCommand::Accuracy(a) => accuracy::run(a),
     }
 }
 

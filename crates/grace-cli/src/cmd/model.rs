@@ -220,8 +220,10 @@ pub fn evaluate_ensemble(
 /// the true-RUL bands.
 pub fn print_intervals(iv: &IntervalsSummary) {
     println!(
-        "calibrated intervals ({} calibration engines, {} test-like cuts), on the test set:",
-        iv.calibration_engines, iv.calibration_cuts
+        "calibrated intervals ({}, {} calibration engines, {} test-like cuts), on the test set:",
+        iv.scheme.describe(),
+        iv.calibration_engines,
+        iv.calibration_cuts
     );
     println!(
         "  {:<12} {:>5} {:>9} {:>9} {:>7} {:>7}  coverage by true RUL",

@@ -304,7 +304,13 @@ pub(crate) mod fixtures {
                 KindIntervals { kind: *kind, report }
             })
             .collect();
-        IntervalsSummary { calibration_engines: 2, calibration_cuts: 20, cuts_per_engine: 10, kinds }
+        IntervalsSummary {
+            calibration_engines: 2,
+            calibration_cuts: 20,
+            cuts_per_engine: 10,
+            kinds,
+            ..Default::default()
+        }
     }
 
     /// A finished run of three epochs (best: epoch 1) with a gradient log and two test engines.

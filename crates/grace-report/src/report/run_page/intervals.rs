@@ -118,8 +118,8 @@ fn pct(level: f64) -> String {
 pub fn intervals_section(run: &RunData) -> Option<Draft> {
     let summary = run.results.as_ref()?.intervals.as_ref()?;
     let mut d = Draft::new("Prediction intervals (test set)").block(Block::P(format!(
-        "Split-conformal intervals calibrated on {} held-out calibration engines ({} test-like cuts, {} per engine), never on test data; coverage is against the true RUL capped at R_max (docs/intervals.md).",
-        summary.calibration_engines, summary.calibration_cuts, summary.cuts_per_engine
+        "Intervals calibrated ({}) on {} held-out calibration engines ({} test-like cuts, {} per engine), never on test data; coverage is against the true RUL capped at R_max (docs/intervals.md).",
+        summary.scheme.describe(), summary.calibration_engines, summary.calibration_cuts, summary.cuts_per_engine
     )));
     d = d.block(band_table(summary)).figure(calibration_figure(run, summary));
     Some(match bounds_of(run) {
@@ -377,8 +377,13 @@ mod tests {
             })
             .collect();
         let mut r = results("grace", false, 14.0);
-        r.intervals =
-            Some(IntervalsSummary { calibration_engines: 2, calibration_cuts: 20, cuts_per_engine: 10, kinds });
+        r.intervals = Some(IntervalsSummary {
+            calibration_engines: 2,
+            calibration_cuts: 20,
+            cuts_per_engine: 10,
+            kinds,
+            ..Default::default()
+        });
         std::fs::write(dir.join("results.json"), serde_json::to_string(&r).unwrap()).unwrap();
         RunData::load(dir).unwrap()
     }
