@@ -132,3 +132,13 @@ fn runs_on_different_test_data_are_refused() {
     let e = compare(d.path(), &options(&["baseline"])).unwrap_err().to_string();
     assert!(e.contains("disagree on the truth of test engine 1"), "{e}");
 }
+
+#[test]
+fn a_sweep_names_a_variants_runs_by_its_plan_label_everywhere() {
+    // results.json of an amnl_floor run says `amnl`; the figures colour and label runs by method()
+    let d = sweep();
+    let (_, runs) = load_sweep(d.path()).unwrap();
+    let methods: Vec<String> = runs.iter().map(|r| r.method()).collect();
+    assert_eq!(methods.iter().filter(|m| *m == "amnl_floor").count(), 3, "{methods:?}");
+    assert!(!methods.iter().any(|m| m == "amnl"), "{methods:?}");
+}

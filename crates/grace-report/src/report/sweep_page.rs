@@ -44,7 +44,15 @@ pub fn load_sweep(sweep_dir: &Path) -> anyhow::Result<(Option<Manifest>, Vec<Run
     let order: Vec<String> =
         manifest.as_ref().map(|m| m.items().into_iter().map(|i| i.name).collect()).unwrap_or_default();
     names.sort_by_key(|n| (order.iter().position(|o| o == n).unwrap_or(usize::MAX), n.clone()));
-    let runs = names.iter().map(|n| RunData::load(&runs_dir.join(n))).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut runs = names.iter().map(|n| RunData::load(&runs_dir.join(n))).collect::<anyhow::Result<Vec<_>>>()?;
+    // A variant's runs record their registry method (`amnl`); every table and figure of the sweep
+    // names them by the plan's label (`amnl_floor`), so they get their own row and colour.
+    let planned = manifest.as_ref().map(Manifest::items_by_name).unwrap_or_default();
+    for r in &mut runs {
+        if let (Some(it), Some(res)) = (planned.get(&r.name), r.results.as_mut()) {
+            res.method = it.method.clone();
+        }
+    }
     Ok((manifest, runs))
 }
 
@@ -58,18 +66,9 @@ pub fn collect(sweep_dir: &Path) -> anyhow::Result<ResultsTable> {
 
 /// The results table of the finished runs; planned runs without results are listed as missing.
 fn table_of(sweep_dir: &Path, manifest: Option<&Manifest>, runs: &[RunData]) -> ResultsTable {
-    // A variant's runs record their registry method; the table shows them under the variant's name.
-    let planned = manifest.map(Manifest::items_by_name).unwrap_or_default();
-    let finished: Vec<(String, rundir::RunResults)> = runs
-        .iter()
-        .filter_map(|r| {
-            let mut x = r.results.clone()?;
-            if let Some(it) = planned.get(&r.name) {
-                x.method = it.method.clone();
-            }
-            Some((r.name.clone(), x))
-        })
-        .collect();
+    // runs carry their plan labels already (load_sweep)
+    let finished: Vec<(String, rundir::RunResults)> =
+        runs.iter().filter_map(|r| Some((r.name.clone(), r.results.clone()?))).collect();
     let mut missing: Vec<String> = runs.iter().filter(|r| r.results.is_none()).map(|r| r.name.clone()).collect();
     if let Some(m) = manifest {
         for it in m.items() {
