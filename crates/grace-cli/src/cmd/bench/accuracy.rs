@@ -318,7 +318,7 @@ fn figure(r: &Report) -> Panels {
     let panel = Panel {
         title: "validation RMSE by elapsed time (points: each epoch)".into(),
         x_label: "seconds of training and validation".into(),
-        y_label: "validation RMSE (log scale)".into(),
+        y_label: "validation RMSE".into(),
         // the first epoch's RMSE (≈ 80) would flatten the differences that matter on a linear axis
         log_y: true,
         series,
