@@ -94,15 +94,8 @@ struct PresetRun {
 }
 
 fn reference(a: &TrainArgs, preset: &str, extra: &[&str]) -> Result<Value, String> {
-    let python = a
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("GRACE_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
-    let script = PathBuf::from("bench/reference/bench_train.py");
-    if !script.exists() {
-        return Err(format!("{} not found (run from the repository root)", script.display()));
-    }
+    let python = super::reference::python(a.python.as_deref());
+    let script = super::reference::script("bench_train.py")?;
     let out = std::process::Command::new(&python)
         .arg(&script)
         .args(["--preset", preset, "--batch", &a.batch.to_string(), "--threads", &a.threads.to_string()])

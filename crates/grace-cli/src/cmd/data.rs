@@ -217,25 +217,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// GRACE_PYTHON, else `.venv/bin/python` in the current folder or the workspace root.
-fn reference_python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GRACE_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [PathBuf::from(".venv/bin/python"), root.join(".venv/bin/python")].into_iter().find(|p| p.exists())
-}
-
-fn reference_script() -> Option<PathBuf> {
-    let rel = Path::new("bench/reference/data_reference.py");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [rel.to_path_buf(), root.join(rel)].into_iter().find(|p| p.exists())
-}
-
 /// Runs the pandas/scikit-learn reference; `Err` carries why it was skipped.
 fn run_reference(data: &Path, repeats: usize) -> Result<serde_json::Value, String> {
-    let py = reference_python().ok_or("no Python found (set GRACE_PYTHON or create .venv)")?;
-    let script = reference_script().ok_or("bench/reference/data_reference.py not found")?;
+    let py = super::reference::python(None);
+    let script = super::reference::script("data_reference.py")?;
     let probe = Command::new(&py)
         .args(["-c", "import pandas, sklearn"])
         .output()

@@ -12,6 +12,8 @@ pub mod methods;
 pub mod model;
 pub mod predict;
 pub mod recipes;
+/// Where the reference implementations and their Python are (not a subcommand).
+pub mod reference;
 pub mod report;
 pub mod selection;
 pub mod simulate;

@@ -148,19 +148,9 @@ struct ReferenceRun {
     wall_s: f64,
 }
 
-fn python(a: &AccuracyArgs) -> PathBuf {
-    a.python
-        .clone()
-        .or_else(|| std::env::var_os("GRACE_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".venv/bin/python"))
-}
-
 fn run_reference(a: &AccuracyArgs, export: &Export, budget_s: f64, out: &Path) -> Result<ReferenceRun, String> {
-    let script = PathBuf::from("bench/reference/train_ref.py");
-    if !script.exists() {
-        return Err(format!("{} not found (run from the repository root)", script.display()));
-    }
-    let python = python(a);
+    let script = crate::cmd::reference::script("train_ref.py")?;
+    let python = crate::cmd::reference::python(a.python.as_deref());
     let started = Instant::now();
     let mut cmd = std::process::Command::new(&python);
     cmd.arg(&script).arg("--data").arg(&export.data_file).arg("--config").arg(&export.spec_file);
