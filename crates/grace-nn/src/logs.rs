@@ -9,6 +9,17 @@ use std::io::Write;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+/// The rows of a run's `epochs.csv` (older logs may lack later columns: they read as unmeasured).
+pub fn read_epoch_log(dir: &Path) -> anyhow::Result<Vec<EpochRow>> {
+    use anyhow::Context;
+    let path = dir.join(EPOCH_LOG);
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    r.deserialize().collect::<Result<_, _>>().with_context(|| format!("parsing {}", path.display()))
+}
+
 /// An append-only CSV log whose first column is the epoch.
 pub struct Log<R> {
     path: PathBuf,

@@ -2,10 +2,9 @@
 //! calibration-cut RMSE there, and the mean over runs (docs/tune.md, "Which selection score?").
 
 use anyhow::Context;
-use grace_core::rundir::{EpochRow, EPOCH_LOG};
 use grace_core::selection::{mean_over_runs, picks, MeanPick, Pick};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,19 +28,10 @@ struct Study {
     mean: Vec<MeanPick>,
 }
 
-fn read_epochs(dir: &Path) -> anyhow::Result<Vec<EpochRow>> {
-    let path = dir.join(EPOCH_LOG);
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize().collect::<Result<_, _>>().with_context(|| format!("parsing {}", path.display()))
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let mut runs = vec![];
     for dir in &a.runs {
-        let rows = read_epochs(dir)?;
+        let rows = grace_nn::logs::read_epoch_log(dir)?;
         let picks = picks(&rows).with_context(|| {
             format!(
                 "{} logged no held_cut_rmse: train it with data.prep.calibration > 0 (e.g. 0.5) to hold out \

@@ -1,11 +1,11 @@
 //! Time to accuracy against the PyTorch reference: the data a run trains and selects on, exported
 //! for `bench/reference/train_ref.py`, grace's own run under a wall-clock budget, and both curves.
 
-use crate::config::{RunConfig, Schedule, Select};
+use crate::config::{RunConfig, Select, TrainParams};
 use crate::model::ModelConfig;
 use crate::setup::seeded_model;
-use crate::train::{self, rul_weighting, Options, Paused, EPOCH_LOG};
-use anyhow::{anyhow, bail, Context};
+use crate::train::{self, rul_weighting, Options, Paused};
+use anyhow::{anyhow, bail};
 use grace_core::rundir::EpochRow;
 use grace_data::{Prepared, Split, WindowRef};
 use serde::{Deserialize, Serialize};
@@ -41,28 +41,14 @@ pub struct GabaSpec {
     pub warmup_steps: u64,
 }
 
-/// The training protocol as the reference follows it (docs/reference.md §5).
+/// The training protocol as the reference follows it (docs/reference.md §5): the run's own
+/// training settings, plus the learning rate of every epoch as grace's schedule gives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainSpec {
-    pub epochs: usize,
-    pub lr: f64,
+    #[serde(flatten)]
+    pub params: TrainParams,
     /// grace's learning rate of each epoch before any plateau halving (`TrainParams::lr_at`).
     pub lr_by_epoch: Vec<f64>,
-    pub schedule: Schedule,
-    pub warmup_epochs: usize,
-    pub plateau_patience: usize,
-    pub plateau_factor: f64,
-    pub min_lr: f64,
-    pub early_stop_patience: usize,
-    pub weight_decay: f64,
-    pub batch_size: usize,
-    pub clip_norm: f64,
-    pub ema_decay: f64,
-    pub input_jitter: f64,
-    pub epoch_fraction: f64,
-    pub max_steps: u64,
-    pub eval_batch_size: usize,
-    pub seed: u64,
 }
 
 /// Everything `train_ref.py` reads besides the arrays.
@@ -116,26 +102,7 @@ fn gaba_spec(cfg: &RunConfig) -> Option<GabaSpec> {
 
 fn train_spec(cfg: &RunConfig) -> TrainSpec {
     let t = &cfg.train;
-    TrainSpec {
-        epochs: t.epochs,
-        lr: t.lr,
-        lr_by_epoch: (0..t.epochs).map(|e| t.lr_at(e, 1.0)).collect(),
-        schedule: t.schedule,
-        warmup_epochs: t.warmup_epochs,
-        plateau_patience: t.plateau_patience,
-        plateau_factor: t.plateau_factor,
-        min_lr: t.min_lr,
-        early_stop_patience: t.early_stop_patience,
-        weight_decay: t.weight_decay,
-        batch_size: t.batch_size,
-        clip_norm: t.clip_norm,
-        ema_decay: t.ema_decay,
-        input_jitter: t.input_jitter,
-        epoch_fraction: t.epoch_fraction,
-        max_steps: t.max_steps,
-        eval_batch_size: t.eval_batch_size,
-        seed: t.seed,
-    }
+    TrainSpec { params: t.clone(), lr_by_epoch: (0..t.epochs).map(|e| t.lr_at(e, 1.0)).collect() }
 }
 
 /// Windows (n × window × features) and their targets, gathered as the trainer gathers a batch.
@@ -255,14 +222,7 @@ impl Curve {
 
     /// [`Curve::from_epoch_log`] of the run in `dir`.
     pub fn read_epoch_log(dir: &Path) -> anyhow::Result<Curve> {
-        let path = dir.join(EPOCH_LOG);
-        let mut r = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_path(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let rows: Vec<EpochRow> =
-            r.deserialize().collect::<Result<_, _>>().with_context(|| format!("parsing {}", path.display()))?;
-        Ok(Curve::from_epoch_log(&rows))
+        Ok(Curve::from_epoch_log(&crate::logs::read_epoch_log(dir)?))
     }
 
     /// The best RMSE among the epochs that had ended by `t` seconds, and their number.
