@@ -13,8 +13,8 @@
 #   JOBS              runs at a time, 1 thread each (default: 2)
 #   ZOO=1             the zoo rows too (uncertainty, dwa, gradnorm, dbmtl, pcgrad, rlw)
 # Every run's test scoring, and every ensemble's, is appended to test-log.csv next to this script.
-# Finished runs are skipped, so the same command continues a grid after an interruption; the first
-# three seeds of every method are trained before the fourth of any.
+# Finished runs are skipped, so the same command continues a grid after an interruption; every
+# method's first seed is trained before any second seed, and the first three before any fourth.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +59,7 @@ grid() {
     n=$(seeds_of "$subset")
     methods=$CORE
     [ "${ZOO:-0}" = 1 ] && methods="$CORE,$ZOO_METHODS"
+    [ "$n" -gt 1 ] && sweep "$subset" "$methods" 1
     [ "$n" -gt 3 ] && sweep "$subset" "$methods" 3
     sweep "$subset" "$methods" "$n"
 }
