@@ -3,10 +3,12 @@
 Usage: python3 benchmarks/cmapss/diagnose_check.py SWEEP_DIR [SUBSET]
 
 Reads only what finished runs logged on the training engines (never the test set): per method, the
-selected epoch's validation RMSE (the minimum of `val_rmse` in epochs.csv, mean ± sample std over
-the seeds found); per seed of `baseline`, the cosine between the task gradients on the shared
-layers (gradient_log.csv, every logged step) at step 0, its median over the warm-up (steps 0–99),
-over steps 100–299 and from step 300 on. Prints Markdown tables for docs/diagnose.md.
+selected epoch's validation RMSE (the minimum of `val_rmse` in epochs.csv) and that epoch's
+validation NASA score, mean ± sample std over the seeds found; per seed of `baseline`, the cosine
+between the task gradients on the shared layers (gradient_log.csv, every logged step) at step 0,
+its median over steps 0–99, 100–299 and from step 300 on, and its median within each of the
+first six epochs (`grace diagnose` reads the gradients after five). Prints Markdown tables for
+docs/diagnose.md.
 """
 import csv
 import os
@@ -14,7 +16,7 @@ import re
 import statistics
 import sys
 
-WINDOWS = [("at step 0", 0, 0), ("median, steps 0–99 (warm-up)", 0, 99),
+WINDOWS = [("at step 0", 0, 0), ("median, steps 0–99", 0, 99),
            ("median, steps 100–299", 100, 299), ("median, steps 300 and later", 300, None)]
 
 
@@ -29,25 +31,40 @@ def runs(sweep_dir, subset):
 
 
 def best_validation(run_dir):
-    """None until the run has finished (results.json written): a run in progress has not chosen yet."""
+    """(RMSE, NASA) at the selected epoch; None until the run has finished (results.json written):
+    a run in progress has not chosen yet."""
     path = os.path.join(run_dir, "epochs.csv")
     if not (os.path.exists(path) and os.path.exists(os.path.join(run_dir, "results.json"))):
         return None
     rows = list(csv.DictReader(open(path)))
-    return min(float(r["val_rmse"]) for r in rows) if rows else None
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: float(r["val_rmse"]))
+    return float(best["val_rmse"]), float(best["val_nasa"])
 
 
 def cosines(run_dir):
-    """(step, cosine) of every logged step."""
+    """(epoch, step, cosine) of every logged step."""
     path = os.path.join(run_dir, "gradient_log.csv")
     if not os.path.exists(path):
         return []
-    return [(int(r["step"]), float(r["cosine"])) for r in csv.DictReader(open(path)) if r["cosine"]]
+    return [(int(r["epoch"]), int(r["step"]), float(r["cosine"]))
+            for r in csv.DictReader(open(path)) if r["cosine"]]
 
 
 def summary(points, lo, hi):
-    xs = [c for s, c in points if s >= lo and (hi is None or s <= hi)]
+    xs = [c for _, s, c in points if s >= lo and (hi is None or s <= hi)]
     return statistics.median(xs) if xs else None
+
+
+def in_epoch(points, epoch):
+    xs = [c for e, _, c in points if e == epoch]
+    return statistics.median(xs) if xs else None
+
+
+def mean_std(xs):
+    std = statistics.stdev(xs) if len(xs) > 1 else float("nan")
+    return statistics.mean(xs), std
 
 
 def fmt(x):
@@ -63,14 +80,18 @@ def main(sweep_dir, subset):
             by_method.setdefault(method, []).append(score)
         if method == "baseline" and score is not None:
             baseline[seed] = cosines(run_dir)
-    print(f"| method | seeds | validation RMSE (selection engines, mean ± std) |\n|---|---:|---|")
-    for method, xs in sorted(by_method.items(), key=lambda kv: statistics.mean(kv[1])):
-        std = statistics.stdev(xs) if len(xs) > 1 else float("nan")
-        print(f"| {method} | {len(xs)} | {statistics.mean(xs):.2f} ± {std:.2f} |")
+    print("| method | seeds | validation RMSE (selection engines, mean ± std) | validation NASA at that epoch |")
+    print("|---|---:|---|---|")
+    for method, xs in sorted(by_method.items(), key=lambda kv: statistics.mean(x[0] for x in kv[1])):
+        rmse, rmse_sd = mean_std([x[0] for x in xs])
+        nasa, nasa_sd = mean_std([x[1] for x in xs])
+        print(f"| {method} | {len(xs)} | {rmse:.2f} ± {rmse_sd:.2f} | {nasa:.0f} ± {nasa_sd:.0f} |")
     seeds = sorted(baseline)
     print(f"\n| baseline cosine | seeds {', '.join(map(str, seeds))} |\n|---|---|")
     for label, lo, hi in WINDOWS:
         print(f"| {label} | {', '.join(fmt(summary(baseline[s], lo, hi)) for s in seeds)} |")
+    for epoch in range(6):
+        print(f"| median in epoch {epoch + 1} | {', '.join(fmt(in_epoch(baseline[s], epoch)) for s in seeds)} |")
 
 
 if __name__ == "__main__":

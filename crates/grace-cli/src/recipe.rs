@@ -47,6 +47,19 @@ impl Recipe {
         Ok(toml::to_string(&merged)?)
     }
 
+    /// The config text `--recipe arg` puts beneath `config_text` (the file's values win): the
+    /// recipe's settings, with the subset a built-in recipe was tuned for as the default subset.
+    pub fn config_text(arg: &str, config_text: Option<&str>) -> anyhow::Result<String> {
+        let mut recipe = Recipe::load(arg)?;
+        if let Some(subset) = recipe.subset().map(String::from) {
+            let data = recipe.table.entry("data").or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(d) = data.as_table_mut() {
+                d.insert("subset".into(), toml::Value::String(subset));
+            }
+        }
+        recipe.beneath(config_text)
+    }
+
     /// The subset a built-in recipe was tuned for, when its name is one (FD001…FD004).
     pub fn subset(&self) -> Option<&str> {
         let n = self.name.as_str();

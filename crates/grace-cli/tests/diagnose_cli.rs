@@ -2,7 +2,7 @@
 //! GRACE_CMAPSS_DIR is set; the text and the JSON must agree on every number.
 
 mod common;
-use common::{f, grace, stdout};
+use common::{f, fails, grace, real_dir, stdout};
 
 fn check_text_matches_json(text: &str, j: &serde_json::Value) {
     let g = &j["gradients"];
@@ -30,8 +30,21 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
 
 #[test]
 fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
-    let args =
-        ["diagnose", "--data", "synthetic", "--batches", "3", "--batch-size", "64", "--threads", "1", "--cost", "rmse"];
+    let args = [
+        "diagnose",
+        "--data",
+        "synthetic",
+        "--batches",
+        "3",
+        "--batch-size",
+        "64",
+        "--threads",
+        "1",
+        "--cost",
+        "rmse",
+        "--settle-epochs",
+        "0",
+    ];
     let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");
@@ -58,7 +71,8 @@ fn fd002_ratio_is_far_above_ten_and_recommendation_has_reasons() {
         eprintln!("GRACE_CMAPSS_DIR not set: skipping the FD002 diagnosis");
         return;
     };
-    let args = ["diagnose", "--data", &dir, "--subset", "FD002", "--batches", "5", "--threads", "1"];
+    let args =
+        ["diagnose", "--data", &dir, "--subset", "FD002", "--batches", "5", "--threads", "1", "--settle-epochs", "0"];
     let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");
@@ -78,4 +92,85 @@ fn fd002_ratio_is_far_above_ten_and_recommendation_has_reasons() {
     .unwrap();
     assert_eq!(j["recommendation"]["method"], rule.method.as_str());
     assert!(text.contains(&format!("→ {}", rule.method)) && text.contains("≥ 10"), "{text}");
+}
+
+const TINY: [&str; 13] = [
+    "diagnose",
+    "--data",
+    "synthetic",
+    "--batches",
+    "3",
+    "--batch-size",
+    "64",
+    "--threads",
+    "1",
+    "--set",
+    "data.synthetic.n_train=10",
+    "--set",
+    "data.synthetic.n_test=6",
+];
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+        if e.is_dir() {
+            all.extend(files_under(&e));
+        } else {
+            all.push(e);
+        }
+    }
+    all
+}
+
+#[test]
+fn settling_trains_in_a_scratch_folder_that_is_gone_afterwards_and_scores_no_test_set() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = TINY.iter().copied().chain(extra.iter().copied()).collect();
+        let out = common::command(&args).env("TMPDIR", &tmp).current_dir(work.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (at_start, _) = run(&["--settle-epochs", "0", "--json"]);
+    let (settled, quiet) = run(&["--settle-epochs", "1", "--json"]);
+    let (at_start, settled): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&at_start).unwrap(), serde_json::from_str(&settled).unwrap());
+    assert_eq!((at_start["settle_epochs"].as_u64(), at_start["initial"].is_null()), (Some(0), true));
+    assert_eq!(settled["settle_epochs"], 1);
+    assert_eq!(settled["initial"], at_start["gradients"], "the initial measurement is the --settle-epochs 0 one");
+    assert_ne!(settled["gradients"]["cosine"], at_start["gradients"]["cosine"]);
+    assert_eq!(f(&settled["rule_cosine"]), f(&settled["gradients"]["cosine"]["median"]));
+    assert!(!quiet.contains("epoch   0"), "--json trains quietly: {quiet}");
+    let (text, progress) = run(&["--settle-epochs", "1"]);
+    assert!(progress.contains("epoch   0"), "the settling epochs show on stderr: {progress}");
+    let g = &settled["gradients"];
+    let i = &settled["initial"];
+    assert!(text.contains(&format!(
+        "medians at initialisation: cosine {:+.3}, g_max/g_min {:.1}; after 1 epoch of plain training (baseline): cosine {:+.3}, g_max/g_min {:.1}",
+        f(&i["cosine"]["median"]), f(&i["ratio_max_min"]["median"]), f(&g["cosine"]["median"]), f(&g["ratio_max_min"]["median"])
+    )), "{text}");
+    assert!(text.contains("(rule inputs, after 1 epoch of plain training (baseline): median g_max/g_min"), "{text}");
+    // The scratch run is gone with everything in it, and nothing anywhere was scored on the test set.
+    assert!(files_under(work.path()).is_empty(), "left behind: {:?}", files_under(work.path()));
+}
+
+#[test]
+fn a_recipe_prepares_the_data_as_train_would_and_an_unknown_one_is_refused() {
+    let args = [&TINY[..], &["--recipe", "FD001", "--settle-epochs", "0", "--json"]].concat();
+    let j: serde_json::Value = serde_json::from_str(&stdout(&args)).unwrap();
+    // recipes/FD001.toml: windows of 40 cycles of the 14 sensors; --batch-size 64 sits above it
+    assert_eq!((j["window"].as_u64(), j["features"].as_u64()), (Some(40), Some(14)));
+    assert_eq!(j["gradients"]["batch_size"], 64);
+    let e = fails(&["diagnose", "--data", "synthetic", "--recipe", "FD009"]);
+    assert!(e.contains("--recipe FD009: no such built-in recipe (FD001"), "{e}");
+    let Some(dir) = real_dir("a_recipe_prepares_the_data_as_train_would") else { return };
+    let real = ["diagnose", "--data", &dir, "--recipe", "FD001", "--batches", "1", "--threads", "1"];
+    let j: serde_json::Value =
+        serde_json::from_str(&stdout(&[&real[..], &["--settle-epochs", "0", "--json"]].concat())).unwrap();
+    // the recipe's subset is the default subset, and its batch size applies
+    assert_eq!((j["subset"].as_str(), j["window"].as_u64()), (Some("FD001"), Some(40)));
+    assert_eq!(j["gradients"]["batch_size"], 256);
 }

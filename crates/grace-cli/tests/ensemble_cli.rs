@@ -25,6 +25,7 @@ fn two_calibrated_seeds_make_an_ensemble_and_other_preprocessing_is_refused() {
     let kinds: Vec<&str> =
         r["intervals"]["kinds"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["symmetric", "normalised", "lower_bound", "asymmetric"]);
+    assert_eq!(r["intervals"]["scale"], "difficulty (mean of 2 members)");
     assert_eq!(read_json(&out.join("results.json")), r);
     assert!(out.join("calibration.json").is_file() && out.join("predictions.csv").is_file());
     assert_eq!(std::fs::read_to_string(a.join("results.json")).unwrap(), before, "members untouched");
@@ -123,7 +124,9 @@ fn fold_runs_pool_their_out_of_fold_residuals_and_mismatched_folds_are_refused()
     assert_eq!((iv["calibration_cuts"].as_u64(), iv["calibration_engines"].as_u64()), (Some(60), Some(6)));
     assert_eq!((count("cuts"), count("units")), (60, 6), "pooled = the sum of the members'");
     let kinds: Vec<&str> = iv["kinds"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["symmetric", "lower_bound", "asymmetric"]);
+    // every fold run has a difficulty estimate, so the pooled calibration adds the normalised kind
+    assert_eq!(kinds, ["symmetric", "normalised", "lower_bound", "asymmetric"]);
+    assert_eq!(iv["scale"], "difficulty (mean of 3 members)");
     let pooled = read_json(&out.join("calibration.json"));
     let sc = &pooled["scheme"];
     assert_eq!(

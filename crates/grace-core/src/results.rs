@@ -145,6 +145,10 @@ pub struct IntervalsSummary {
     pub cuts_per_engine: usize,
     /// How the calibration residuals were gathered (split by default; absent in older results).
     pub scheme: Scheme,
+    /// What the normalised kind divides by: "difficulty" (a single model's σ̂), "difficulty (mean
+    /// of N members)" or "member spread" (an ensemble); absent without that kind and in older results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
     pub kinds: Vec<KindIntervals>,
 }
 
@@ -253,6 +257,7 @@ mod tests {
                 calibration_cuts: 20,
                 cuts_per_engine: 10,
                 scheme: Scheme::CrossConformal { folds: 3, members: 3 },
+                scale: Some("difficulty (mean of 3 members)".into()),
                 kinds,
             }),
             ..Default::default()
@@ -262,10 +267,12 @@ mod tests {
         assert!(text.contains(r#""scheme":{"name":"cross_conformal","folds":3,"members":3}"#), "{text}");
         let back: RunResults = serde_json::from_str(&text).unwrap();
         assert_eq!(back.intervals, r.intervals);
-        // results written before the scheme was recorded read as split
-        let old = text.replace(r#""scheme":{"name":"cross_conformal","folds":3,"members":3},"#, "");
-        let back: RunResults = serde_json::from_str(&old).unwrap();
-        assert_eq!(back.intervals.unwrap().scheme, Scheme::Split);
+        // results written before the scheme and the scale were recorded read as split, without a scale
+        let scale = r#""scale":"difficulty (mean of 3 members)","#;
+        assert!(text.contains(scale), "{text}");
+        let old = text.replace(r#""scheme":{"name":"cross_conformal","folds":3,"members":3},"#, "").replace(scale, "");
+        let back = serde_json::from_str::<RunResults>(&old).unwrap().intervals.unwrap();
+        assert_eq!((back.scheme, back.scale), (Scheme::Split, None));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The method-choice rules of docs/reference.md §7 as one pure function: from the initial gradient ratio,
-//! the task-gradient cosine and the shape of the cost, the method to train and why.
+//! The method-choice rules of docs/reference.md §7 as one pure function: from a measured gradient ratio and
+//! task-gradient cosine (the caller says when they were measured) and the cost's shape, the method and why.
 
 use crate::error::CoreError;
 use crate::wmse::Slope;

@@ -24,7 +24,7 @@ pub mod ensemble;
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
 /// The unnormalised kinds, fitted for every model; the normalised kind is added where a per-engine
-/// scale exists (an ensemble's member spread, or a single model's difficulty estimate).
+/// scale exists (a difficulty estimate, or an ensemble's member spread).
 pub const MODEL_KINDS: [IntervalKind; 3] =
     [IntervalKind::Symmetric, IntervalKind::LowerBound, IntervalKind::Asymmetric];
 
@@ -43,7 +43,8 @@ pub struct CutPrediction {
     pub last_cycle: usize,
     pub truth: f64,
     pub prediction: f64,
-    /// The members' sample standard deviation (ensembles only): the normalised kind's scale.
+    /// The members' sample standard deviation (seed ensembles only): the normalised kind's scale
+    /// when the record has no difficulty estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<f64>,
 }
@@ -60,12 +61,28 @@ pub struct CalibrationRecord {
     pub units: Vec<u32>,
     pub cuts: Vec<CutPrediction>,
     pub calibrations: Vec<Calibration>,
-    /// A single model's σ̂(ŷ), fitted on the selection engines' test-like cuts: the normalised
-    /// kind's scale when there is no member spread. Absent in ensembles and older runs.
+    /// σ̂(ŷ), the normalised kind's scale: a single model's, fitted on the selection engines'
+    /// test-like cuts, or an ensemble's mean of its members'. Absent in runs calibrated before it
+    /// existed and in ensembles of such runs (which fall back to the member spread).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<DifficultyScale>,
+    /// Which scale the normalised kind was fitted with ([`DIFFICULTY_SCALE`], [`SPREAD_SCALE`] or
+    /// [`mean_difficulty_scale`]'s name); absent without that kind and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
     #[serde(default, skip_serializing_if = "is_split")]
     pub scheme: Scheme,
+}
+
+/// The normalised kind's scale of a single model: its difficulty estimate σ̂(ŷ).
+pub const DIFFICULTY_SCALE: &str = "difficulty";
+
+/// The normalised kind's scale of an ensemble whose members lack a difficulty estimate.
+pub const SPREAD_SCALE: &str = "member spread";
+
+/// The normalised kind's scale of an ensemble of `members` models with difficulty estimates.
+pub fn mean_difficulty_scale(members: usize) -> String {
+    format!("difficulty (mean of {members} members)")
 }
 
 fn is_split(s: &Scheme) -> bool {
@@ -107,18 +124,30 @@ impl CalibrationRecord {
         Ok(CalibrationRecord { calibrations, ..self.clone() })
     }
 
-    /// The normalised kind's scales for predictions `pred`: the member `spread` when given, else the
-    /// single model's difficulty estimate.
+    /// The normalised kind's scales for predictions `pred`: the difficulty estimate when the record
+    /// has one (as [`fit`] used it on the cuts), else the member `spread`.
     fn scales(&self, pred: &[f64], spread: Option<&[f64]>) -> anyhow::Result<Vec<f64>> {
-        match (spread, &self.difficulty) {
-            (Some(s), _) => Ok(s.to_vec()),
-            (None, Some(d)) => Ok(d.scales(pred)?),
-            (None, None) => bail!("the normalised kind needs the members' spread or a difficulty estimate"),
+        match (&self.difficulty, spread) {
+            (Some(d), _) => Ok(d.scales(pred)?),
+            (None, Some(s)) => Ok(s.to_vec()),
+            (None, None) => bail!("the normalised kind needs a difficulty estimate or the members' spread"),
         }
     }
 
+    /// The recorded scale of the normalised kind; for files written before it was recorded, the one
+    /// [`fit`] would pick. `None` without a normalised calibration.
+    pub fn scale_name(&self) -> Option<String> {
+        self.of_kind(IntervalKind::normalised())?;
+        self.scale.clone().or_else(|| match (&self.difficulty, self.cuts.iter().all(|c| c.spread.is_some())) {
+            (Some(_), _) => Some(DIFFICULTY_SCALE.into()),
+            (None, true) => Some(SPREAD_SCALE.into()),
+            (None, false) => None,
+        })
+    }
+
     /// The interval metrics of every stored kind on test predictions `pred` against the uncapped
-    /// truth (scored capped at `max_rul` and uncapped); `spread` feeds an ensemble's normalised kind.
+    /// truth (scored capped at `max_rul` and uncapped); `spread` feeds the normalised kind of an
+    /// ensemble without a difficulty estimate.
     pub fn summarise(
         &self,
         pred: &[f64],
@@ -143,6 +172,7 @@ impl CalibrationRecord {
             calibration_cuts: self.cuts.len(),
             cuts_per_engine: self.cuts_per_engine,
             scheme: self.scheme,
+            scale: self.scale_name(),
             kinds,
         })
     }
@@ -160,7 +190,7 @@ pub fn check_levels(levels: &[f64]) -> anyhow::Result<()> {
 }
 
 /// Fits every kind in `kinds` at `levels` on the residuals of `cuts`. The normalised kind is scaled
-/// by the cuts' spreads (an ensemble) or else by `difficulty` (a single model).
+/// by `difficulty` when given, else by the cuts' member spreads (an ensemble of older runs).
 pub fn fit(
     cuts: &[CutPrediction],
     kinds: &[IntervalKind],
@@ -171,9 +201,9 @@ pub fn fit(
     let pred: Vec<f64> = cuts.iter().map(|c| c.prediction).collect();
     let truth: Vec<f64> = cuts.iter().map(|c| c.truth).collect();
     let spread: Option<Vec<f64>> = cuts.iter().map(|c| c.spread).collect();
-    let scales = match (spread, difficulty) {
-        (Some(s), _) if !cuts.is_empty() => Some(s),
-        (_, Some(d)) => Some(d.scales(&pred)?),
+    let scales = match (difficulty, spread) {
+        (Some(d), _) => Some(d.scales(&pred)?),
+        (None, Some(s)) if !cuts.is_empty() => Some(s),
         _ => None,
     };
     kinds
@@ -263,6 +293,7 @@ pub fn calibrate(
         units: data.calibration_units.clone(),
         calibrations: fit(&cuts, &kinds, &cfg.eval.coverage, difficulty.as_ref())?,
         cuts,
+        scale: difficulty.as_ref().map(|_| DIFFICULTY_SCALE.to_string()),
         difficulty,
         scheme: Scheme::Split,
     };
@@ -292,7 +323,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Standard normal by Box–Muller.
-    fn normal(rng: &mut rand_chacha::ChaCha8Rng) -> f64 {
+    pub(super) fn normal(rng: &mut rand_chacha::ChaCha8Rng) -> f64 {
         let (u1, u2): (f64, f64) = (1.0 - rng.gen::<f64>(), rng.gen());
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
@@ -315,6 +346,39 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn calibration_files_written_before_the_scale_was_recorded_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cuts: Vec<CutPrediction> = [(50.0, 47.0), (30.0, 36.0), (80.0, 80.5)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(truth, prediction))| CutPrediction {
+                unit: i as u32,
+                last_cycle: 9,
+                truth,
+                prediction,
+                spread: Some(2.0),
+            })
+            .collect();
+        let calibrations = fit(&cuts, &kinds_with_normalised(), &[0.5], None).unwrap();
+        // an ensemble's file as written before `difficulty` and `scale` existed: spreads on the cuts
+        let old = serde_json::json!({
+            "seed": 7, "cuts_per_engine": 1, "max_rul": 125.0, "units": [0, 1, 2],
+            "cuts": cuts, "calibrations": calibrations,
+        });
+        std::fs::write(dir.path().join(CALIBRATION_FILE), old.to_string()).unwrap();
+        let rec = CalibrationRecord::load(dir.path()).unwrap().unwrap();
+        assert_eq!((rec.scale.as_ref(), rec.difficulty.as_ref(), rec.scheme), (None, None, Scheme::Split));
+        assert_eq!(rec.scale_name().as_deref(), Some(SPREAD_SCALE));
+        // |y − ŷ| / 2 = 1.5, 3, 0.25: rank ⌈4 · 0.5⌉ = 2 gives 1.5, so ŷ = 40 with spread 4 is 40 ± 6
+        let s = rec.summarise(&[40.0], &[45.0], Some(&[4.0])).unwrap();
+        assert_eq!((s.scale.as_deref(), s.kinds[1].report.capped[0].mean_width), (Some(SPREAD_SCALE), Some(12.0)));
+        // written again, the scale is recorded
+        CalibrationRecord { scale: rec.scale_name(), ..rec }.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CALIBRATION_FILE)).unwrap();
+        assert!(text.contains(r#""scale": "member spread""#), "{text}");
     }
 
     #[test]
@@ -344,6 +408,7 @@ mod tests {
                 calibrations: fit(&cal, &kinds, &[level], None).unwrap(),
                 cuts: cal,
                 difficulty: None,
+                scale: None,
                 scheme: Scheme::Split,
             };
             let pred: Vec<f64> = test.iter().map(|c| c.prediction).collect();

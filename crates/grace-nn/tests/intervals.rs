@@ -108,6 +108,9 @@ fn calibrated_runs_report_intervals_and_combine_into_an_ensemble() {
     assert!(ens.ensemble.capped.rmse <= mean_rmse + 1e-9);
     let kinds: Vec<String> = ens.intervals.as_ref().unwrap().kinds.iter().map(|k| format!("{:?}", k.kind)).collect();
     assert_eq!(kinds, ["Symmetric", "Normalised { floor: 1.0 }", "LowerBound", "Asymmetric"]);
+    // both seeds have a difficulty estimate: the ensemble is scaled by their mean, not their spread
+    assert_eq!(ens.intervals.as_ref().unwrap().scale.as_deref(), Some("difficulty (mean of 2 members)"));
+    assert_eq!(iv.scale.as_deref(), Some("difficulty"));
     for f in ["results.json", "predictions.csv", CALIBRATION_FILE] {
         assert!(out.join(f).is_file(), "{f} missing");
     }

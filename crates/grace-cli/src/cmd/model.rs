@@ -219,8 +219,9 @@ pub fn evaluate_ensemble(
 /// coverage against capped and uncapped truth, mean width and mean lower bound, and coverage in
 /// the true-RUL bands.
 pub fn print_intervals(iv: &IntervalsSummary) {
+    let scale = iv.scale.as_ref().map_or(String::new(), |s| format!("; normalised kind scaled by {s}"));
     println!(
-        "calibrated intervals ({}, {} calibration engines, {} test-like cuts), on the test set:",
+        "calibrated intervals ({}, {} calibration engines, {} test-like cuts{scale}), on the test set:",
         iv.scheme.describe(),
         iv.calibration_engines,
         iv.calibration_cuts

@@ -91,14 +91,7 @@ pub fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
         None => None,
     };
     if let Some(name) = &a.recipe {
-        let mut recipe = Recipe::load(name)?;
-        if let Some(subset) = recipe.subset().map(String::from) {
-            let data = recipe.table.entry("data").or_insert_with(|| toml::Value::Table(Default::default()));
-            if let Some(d) = data.as_table_mut() {
-                d.insert("subset".into(), toml::Value::String(subset));
-            }
-        }
-        text = Some(recipe.beneath(text.as_deref())?);
+        text = Some(Recipe::config_text(name, text.as_deref())?);
     }
     // Precedence: defaults < config file < flags < --set.
     let file_has_source = text

@@ -26,7 +26,7 @@ pub struct DifficultyScale {
     /// Ascending in `prediction`.
     pub knots: Vec<Knot>,
     pub floor: f64,
-    /// Residuals it was fitted on.
+    /// Residuals it was fitted on (summed over the members for an ensemble's mean).
     pub n: usize,
 }
 
@@ -67,6 +67,25 @@ impl DifficultyScale {
             (None, None) => self.floor,
         };
         s.max(self.floor)
+    }
+
+    /// The pointwise mean of several σ̂: an ensemble's scale from its members'. Each fitted σ̂ is
+    /// linear between its own knots and constant beyond them, so the mean is linear between the union
+    /// of all knots and constant beyond it: evaluating the mean there represents it exactly.
+    pub fn mean(scales: &[DifficultyScale]) -> Result<Self, CoreError> {
+        if scales.is_empty() {
+            return Err(CoreError::invalid("difficulty scales to average", "none", "at least one"));
+        }
+        let m = scales.len() as f64;
+        let mut at: Vec<f64> = scales.iter().flat_map(|s| s.knots.iter().map(|k| k.prediction)).collect();
+        at.sort_by(f64::total_cmp);
+        at.dedup();
+        let knots = at
+            .into_iter()
+            .map(|p| Knot { prediction: p, scale: scales.iter().map(|s| s.at(p)).sum::<f64>() / m })
+            .collect();
+        let floor = scales.iter().map(|s| s.floor).sum::<f64>() / m;
+        Ok(DifficultyScale { knots, floor, n: scales.iter().map(|s| s.n).sum() })
     }
 
     /// σ̂ of every prediction.

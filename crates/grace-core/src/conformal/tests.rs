@@ -290,6 +290,25 @@ fn difficulty_scale_bins_interpolates_and_floors_by_hand() {
 }
 
 #[test]
+fn mean_of_difficulty_scales_is_the_pointwise_mean_by_hand() {
+    let knot = |prediction, scale| Knot { prediction, scale };
+    let a = DifficultyScale { knots: vec![knot(10.0, 2.0), knot(30.0, 6.0)], floor: 1.0, n: 20 };
+    let b = DifficultyScale { knots: vec![knot(20.0, 4.0), knot(30.0, 2.0), knot(50.0, 10.0)], floor: 1.0, n: 30 };
+    let m = DifficultyScale::mean(&[a.clone(), b.clone()]).unwrap();
+    // knots at the union 10, 20, 30, 50: a is 2, 4, 6, 6 there and b 4, 4, 2, 10
+    let knots: Vec<(f64, f64)> = m.knots.iter().map(|k| (k.prediction, k.scale)).collect();
+    assert_eq!(knots, vec![(10.0, 3.0), (20.0, 4.0), (30.0, 4.0), (50.0, 8.0)]);
+    assert_eq!((m.floor, m.n), (1.0, 50));
+    // between and beyond the knots: a(15) = 3, b(15) = 4; a(40) = 6, b(40) = 6; a(0) = 2, b(0) = 4
+    assert_eq!([m.at(15.0), m.at(40.0), m.at(0.0), m.at(99.0)], [3.5, 6.0, 3.0, 8.0]);
+    for p in [-5.0, 12.5, 25.0, 33.3, 47.0, 70.0] {
+        assert!((m.at(p) - (a.at(p) + b.at(p)) / 2.0).abs() < 1e-12, "at {p}");
+    }
+    assert_eq!(DifficultyScale::mean(std::slice::from_ref(&a)).unwrap(), a);
+    assert!(DifficultyScale::mean(&[]).is_err());
+}
+
+#[test]
 fn difficulty_normalised_intervals_cover_and_are_sharper_when_errors_grow_with_the_prediction() {
     // σ grows with the predicted life, 1 at ŷ = 40 to 11 at ŷ = 140, as a model's errors tend to.
     let draw = |rng: &mut SplitMix64, k: usize| -> (Vec<f64>, Vec<f64>) {

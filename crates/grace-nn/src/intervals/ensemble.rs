@@ -1,12 +1,15 @@
 //! Seed ensembles and cross-conformal fold ensembles of finished runs, from the files the runs wrote
 //! (no model is loaded): members' test predictions and calibration residuals combined, scored anew.
 
-use super::{check_levels, fit, kinds_with_normalised, CalibrationRecord, CutPrediction, Scheme, MODEL_KINDS};
+use super::{
+    check_levels, fit, kinds_with_normalised, mean_difficulty_scale, CalibrationRecord, CutPrediction, Scheme,
+    MODEL_KINDS, SPREAD_SCALE,
+};
 use crate::evaluate::EnginePrediction;
 use crate::io::write_json_atomic;
 use crate::setup::recorded_data;
 use anyhow::{bail, Context};
-use grace_core::conformal::{combine, member_spread, Combine};
+use grace_core::conformal::{combine, member_spread, Combine, DifficultyScale};
 use grace_core::lock::RunLock;
 use grace_core::results::{EnsembleMember, EnsembleResults, RulPair, RulScores, RunResults};
 use grace_core::rundir::{CONFIG_FILE, PREDICTIONS_FILE, PREPROCESSING_FILE, RESULTS_FILE};
@@ -346,8 +349,8 @@ fn ensemble_calibration(members: &[Member], opts: &EnsembleOptions) -> anyhow::R
 }
 
 /// Split conformal for a seed ensemble: the members' predictions on the shared calibration cuts
-/// combined per cut, with the member spread as the normalised kind's scale. Members calibrated on
-/// different cuts are refused.
+/// combined per cut. The normalised kind is scaled by the members' mean difficulty estimate, or by
+/// the member spread when some member has none. Members calibrated on different cuts are refused.
 fn combined_calibration(
     members: &[Member],
     records: &[&CalibrationRecord],
@@ -375,14 +378,33 @@ fn combined_calibration(
         .zip(combined.iter().zip(&spread))
         .map(|(c, (&prediction, &s))| CutPrediction { prediction, spread: Some(s), ..c.clone() })
         .collect();
-    let calibrations = fit(&cuts, &kinds_with_normalised(), levels, None)?;
-    Ok(CalibrationRecord { calibrations, cuts, difficulty: None, scheme: Scheme::Split, ..first.clone() })
+    let difficulty = members_difficulty(records)?;
+    let scale = match &difficulty {
+        Some(_) => mean_difficulty_scale(records.len()),
+        None => SPREAD_SCALE.to_string(),
+    };
+    let calibrations = fit(&cuts, &kinds_with_normalised(), levels, difficulty.as_ref())?;
+    Ok(CalibrationRecord { calibrations, cuts, difficulty, scale: Some(scale), scheme: Scheme::Split, ..first.clone() })
+}
+
+/// σ̂_ens(ŷ): the mean over the members of each member's σ̂ at the ensemble's ŷ, `None` unless every
+/// member has one. Each member's σ̂ was fitted on its selection engines, never on a calibration
+/// engine, so σ̂_ens is a fixed function of ŷ for the calibration cuts and the test engines alike:
+/// the normalised scores stay exchangeable and the split-conformal guarantee holds. It replaces the
+/// member spread, which on C-MAPSS tracks the ensemble's errors worse than its members' difficulty
+/// does and widened the normalised interval instead of narrowing it (docs/intervals.md).
+fn members_difficulty(records: &[&CalibrationRecord]) -> anyhow::Result<Option<DifficultyScale>> {
+    let scales: Option<Vec<DifficultyScale>> = records.iter().map(|r| r.difficulty.clone()).collect();
+    Ok(scales.map(|s| DifficultyScale::mean(&s)).transpose()?)
 }
 
 /// Cross-conformal: each member's residuals on its own calibration engines (held out from its
 /// training and selection, so out-of-fold), pooled; the interval is centred on the ensemble's
 /// prediction. The pooled residuals are single members', so the interval tends to over-cover a
-/// little (docs/intervals.md). Members sharing a calibration engine are refused.
+/// little (docs/intervals.md). With every member's difficulty estimate the normalised kind is added,
+/// scaled by their mean: no member's σ̂ saw any member's calibration engines (they come from the
+/// selection halves of the folds), and no spread exists since each engine has one member's residual.
+/// Members sharing a calibration engine are refused.
 fn pooled_calibration(
     members: &[Member],
     records: &[&CalibrationRecord],
@@ -402,11 +424,14 @@ fn pooled_calibration(
     }
     let cuts: Vec<CutPrediction> = records.iter().flat_map(|r| r.cuts.iter().cloned()).collect();
     let folds = fold_of(&members[0]).1 as usize;
+    let difficulty = members_difficulty(records)?;
+    let kinds = if difficulty.is_some() { kinds_with_normalised() } else { MODEL_KINDS.to_vec() };
     Ok(CalibrationRecord {
-        calibrations: fit(&cuts, &MODEL_KINDS, levels, None)?,
+        calibrations: fit(&cuts, &kinds, levels, difficulty.as_ref())?,
         units,
         cuts,
-        difficulty: None,
+        scale: difficulty.as_ref().map(|_| mean_difficulty_scale(records.len())),
+        difficulty,
         scheme: Scheme::CrossConformal { folds, members: members.len() },
         ..first.clone()
     })
@@ -429,7 +454,168 @@ fn refuse_member_folder(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intervals::tests::normal;
+    use grace_core::conformal::{IntervalKind, Knot, DEFAULT_SCALE_FLOOR};
+    use rand::{Rng, SeedableRng};
     use serde_json::json;
+
+    /// A member holding only what calibration reads: its folder and, for cross-conformal, its fold.
+    fn member(dir: &str, fold: u64) -> Member {
+        Member {
+            dir: dir.into(),
+            results: RunResults::default(),
+            preprocessing: json!({"config": {"fold": fold, "folds": 3}}),
+            fingerprint: String::new(),
+            rows: vec![],
+            calibration: None,
+        }
+    }
+
+    /// A member's calibration: one cut per engine, engines numbered from `first_unit`.
+    fn record(first_unit: u32, pred: &[f64], truth: &[f64], difficulty: Option<DifficultyScale>) -> CalibrationRecord {
+        let cuts: Vec<CutPrediction> = pred
+            .iter()
+            .zip(truth)
+            .enumerate()
+            .map(|(i, (&prediction, &truth))| CutPrediction {
+                unit: first_unit + i as u32,
+                last_cycle: 0,
+                truth,
+                prediction,
+                spread: None,
+            })
+            .collect();
+        CalibrationRecord {
+            seed: 0,
+            cuts_per_engine: 1,
+            max_rul: 1e9,
+            units: cuts.iter().map(|c| c.unit).collect(),
+            cuts,
+            calibrations: vec![],
+            difficulty,
+            scale: None,
+            scheme: Scheme::Split,
+        }
+    }
+
+    fn knots(k: &[(f64, f64)]) -> DifficultyScale {
+        let knots = k.iter().map(|&(prediction, scale)| Knot { prediction, scale }).collect();
+        DifficultyScale { knots, floor: DEFAULT_SCALE_FLOOR, n: 30 }
+    }
+
+    /// The fitted normalised quantile of the first level.
+    fn normalised_q(rec: &CalibrationRecord) -> f64 {
+        rec.of_kind(IntervalKind::normalised()).unwrap().levels[0].above.unwrap().value().unwrap()
+    }
+
+    // Members a (20, 40, 60) and b (30, 50, 70): the ensemble predicts 25, 45, 65, where σ̂_a is
+    // 3, 7, 10 and σ̂_b 4, so σ̂_ens = 3.5, 5.5, 7; the truth puts the scores |y − ŷ| / σ̂_ens at 2, 2, 0.5.
+    const A: [f64; 3] = [20.0, 40.0, 60.0];
+    const B: [f64; 3] = [30.0, 50.0, 70.0];
+    const TRUTH: [f64; 3] = [32.0, 34.0, 68.5];
+
+    #[test]
+    fn a_seed_ensemble_is_scaled_by_the_mean_of_its_members_difficulty_on_both_sides() {
+        let a = record(0, &A, &TRUTH, Some(knots(&[(20.0, 2.0), (60.0, 10.0)])));
+        let b = record(0, &B, &TRUTH, Some(knots(&[(40.0, 4.0)])));
+        let rec = combined_calibration(&[member("a", 0), member("b", 0)], &[&a, &b], Combine::Mean, &[0.5]).unwrap();
+        assert_eq!(rec.scale.as_deref(), Some("difficulty (mean of 2 members)"));
+        assert_eq!(rec.difficulty.as_ref().unwrap().scales(&[25.0, 45.0, 65.0]).unwrap(), vec![3.5, 5.5, 7.0]);
+        // rank ⌈4 · 0.5⌉ = 2 of the sorted scores 0.5, 2, 2
+        assert_eq!(normalised_q(&rec), 2.0);
+        // the test side uses σ̂_ens too, not the spread passed in: 25 ± 2·3.5 and 65 ± 2·7
+        let s = rec.summarise(&[25.0, 65.0], &[25.0, 65.0], Some(&[100.0, 100.0])).unwrap();
+        assert_eq!(s.scale.as_deref(), Some("difficulty (mean of 2 members)"));
+        assert_eq!((s.kinds[1].kind, s.kinds[1].report.capped[0].mean_width), (IntervalKind::normalised(), Some(21.0)));
+        // refitting from the stored file keeps the scale
+        assert_eq!(rec.refit(&[0.5]).unwrap(), rec);
+    }
+
+    #[test]
+    fn a_member_without_difficulty_falls_back_to_the_member_spread_and_says_so() {
+        let a = record(0, &A, &TRUTH, Some(knots(&[(20.0, 2.0), (60.0, 10.0)])));
+        let b = record(0, &B, &TRUTH, None);
+        let rec = combined_calibration(&[member("a", 0), member("b", 0)], &[&a, &b], Combine::Mean, &[0.5]).unwrap();
+        assert_eq!((rec.scale.as_deref(), rec.difficulty.as_ref()), (Some(SPREAD_SCALE), None));
+        // the members differ by 10 on every cut: sample std √50; scores 7, 11, 3.5 over √50
+        assert!(rec.cuts.iter().all(|c| (c.spread.unwrap() - 50f64.sqrt()).abs() < 1e-12));
+        assert!((normalised_q(&rec) - 7.0 / 50f64.sqrt()).abs() < 1e-12);
+        let s = rec.summarise(&[25.0, 65.0], &[25.0, 65.0], Some(&[10.0, 10.0])).unwrap();
+        assert_eq!(s.scale.as_deref(), Some(SPREAD_SCALE));
+        let width = s.kinds[1].report.capped[0].mean_width.unwrap();
+        assert!((width - 140.0 / 50f64.sqrt()).abs() < 1e-9, "{width}");
+    }
+
+    #[test]
+    fn cross_conformal_members_with_difficulty_add_the_normalised_kind() {
+        let d = || Some(knots(&[(20.0, 2.0), (60.0, 10.0)]));
+        let folds = [member("f0", 0), member("f1", 1), member("f2", 2)];
+        let with: Vec<CalibrationRecord> = (0..3).map(|k| record(3 * k, &A, &TRUTH, d())).collect();
+        let rec = pooled_calibration(&folds, &with.iter().collect::<Vec<_>>(), &[0.5]).unwrap();
+        assert_eq!(rec.calibrations.len(), 4);
+        assert_eq!(rec.scale.as_deref(), Some("difficulty (mean of 3 members)"));
+        // three equal σ̂ average to the same σ̂
+        assert_eq!(rec.difficulty.as_ref().unwrap().scales(&A).unwrap(), d().unwrap().scales(&A).unwrap());
+        let mut without = with.clone();
+        without[1].difficulty = None;
+        let rec = pooled_calibration(&folds, &without.iter().collect::<Vec<_>>(), &[0.5]).unwrap();
+        assert_eq!((rec.calibrations.len(), rec.scale.as_ref(), rec.difficulty.as_ref()), (3, None, None));
+    }
+
+    /// `n` engines at x ∈ [40, 140) seen by 5 members: the truth is x + σ(x)·e with σ growing from 1
+    /// to 11, while member m predicts x + 2·eₘ, so the members disagree by the same amount everywhere
+    /// (as on C-MAPSS, where the spread tracks the errors poorly). Returns the truth and each member's
+    /// predictions.
+    fn growing_noise(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let x: Vec<f64> = (0..n).map(|_| 40.0 + 100.0 * rng.gen::<f64>()).collect();
+        let truth = x.iter().map(|&x| x + (1.0 + 0.1 * (x - 40.0)) * normal(rng)).collect();
+        let members = (0..5).map(|_| x.iter().map(|&x| x + 2.0 * normal(rng)).collect()).collect();
+        (truth, members)
+    }
+
+    #[test]
+    fn difficulty_normalised_ensemble_intervals_cover_and_are_sharper_when_noise_grows_with_the_prediction() {
+        let (reps, level) = (100, 0.9);
+        // symmetric, normalised by σ̂_ens, normalised by the member spread
+        let (mut cov, mut width) = ([0.0; 3], [0.0; 3]);
+        let dirs: Vec<Member> = (0..5).map(|m| member(&format!("m{m}"), 0)).collect();
+        for seed in 0..reps {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            // each member's σ̂ from its own predictions on other engines (the selection engines in a run)
+            let (sel_truth, sel) = growing_noise(&mut rng, 200);
+            let (cal_truth, cal) = growing_noise(&mut rng, 200);
+            let records: Vec<CalibrationRecord> = sel
+                .iter()
+                .zip(&cal)
+                .map(|(s, c)| {
+                    let d = DifficultyScale::fit(s, &sel_truth, DEFAULT_SCALE_FLOOR).unwrap();
+                    record(0, c, &cal_truth, Some(d))
+                })
+                .collect();
+            let rec =
+                combined_calibration(&dirs, &records.iter().collect::<Vec<_>>(), Combine::Mean, &[level]).unwrap();
+            let by_spread = CalibrationRecord {
+                calibrations: fit(&rec.cuts, &kinds_with_normalised(), &[level], None).unwrap(),
+                difficulty: None,
+                scale: None,
+                ..rec.clone()
+            };
+            let (truth, test) = growing_noise(&mut rng, 500);
+            let (pred, spread) = (combine(&test, Combine::Mean).unwrap(), member_spread(&test).unwrap());
+            let s = rec.summarise(&pred, &truth, Some(&spread)).unwrap();
+            let t = by_spread.summarise(&pred, &truth, Some(&spread)).unwrap();
+            for (k, r) in [&s.kinds[0], &s.kinds[1], &t.kinds[1]].into_iter().enumerate() {
+                cov[k] += r.report.capped[0].coverage / reps as f64;
+                width[k] += r.report.capped[0].mean_width.unwrap() / reps as f64;
+            }
+        }
+        // exchangeable scores: 181/201 = 0.9005 in expectation for every scale
+        for c in cov {
+            assert!((c - 0.9005).abs() < 0.01, "coverage {cov:?}");
+        }
+        assert!(width[1] < 0.95 * width[0], "σ̂_ens-normalised {} vs symmetric {}", width[1], width[0]);
+        assert!(width[1] < width[2], "σ̂_ens-normalised {} vs spread-normalised {}", width[1], width[2]);
+    }
 
     #[test]
     fn first_difference_names_the_nested_field() {

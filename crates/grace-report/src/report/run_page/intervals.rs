@@ -7,7 +7,7 @@ use crate::report::sections::{Draft, Figure, Plotted};
 use crate::rundir::{Columns, RunData};
 use crate::table::{same_kind, scores_at, TABLE_LEVEL};
 use anyhow::Context;
-use grace_core::conformal::{Calibration, Interval, IntervalKind};
+use grace_core::conformal::{Calibration, DifficultyScale, Interval, IntervalKind};
 use grace_core::results::{IntervalsSummary, KindIntervals};
 use plotters::style::{RGBColor, BLACK};
 use serde::Deserialize;
@@ -22,6 +22,9 @@ pub struct CalibrationFile {
     /// R_max: the truth the quantiles were fitted on was capped at it.
     pub max_rul: f64,
     pub calibrations: Vec<Calibration>,
+    /// σ̂(ŷ), the normalised kind's scale when present (a run's, or an ensemble's mean of its members').
+    #[serde(default)]
+    pub difficulty: Option<DifficultyScale>,
 }
 
 impl CalibrationFile {
@@ -60,8 +63,9 @@ pub fn figure_level(cal: &CalibrationFile) -> Option<f64> {
     levels.min_by(|a, b| (a - TABLE_LEVEL).abs().total_cmp(&(b - TABLE_LEVEL).abs()))
 }
 
-/// Applies each stored calibration to the predictions of predictions.csv. The normalised kind
-/// needs the per-engine `spread` column (ensembles); without it that kind is left out.
+/// Applies each stored calibration to the predictions of predictions.csv. The normalised kind is
+/// scaled as it was fitted: by the stored difficulty estimate, else by the per-engine `spread` column
+/// (ensembles of older runs); with neither that kind is left out.
 pub fn engine_bounds(cal: &CalibrationFile, p: &Columns) -> anyhow::Result<Option<EngineBounds>> {
     let Some(level) = figure_level(cal) else { return Ok(None) };
     let (truth, capped, pred) = (p.col("truth"), p.col("truth_capped"), p.col("prediction"));
@@ -70,11 +74,13 @@ pub fn engine_bounds(cal: &CalibrationFile, p: &Columns) -> anyhow::Result<Optio
     let spread_col = p.col("spread");
     let spread: Vec<f64> = order.iter().map(|&i| spread_col[i]).collect();
     let sorted_pred: Vec<f64> = order.iter().map(|&i| pred[i]).collect();
+    let difficulty = cal.difficulty.as_ref().map(|d| d.scales(&sorted_pred)).transpose()?;
     let mut kinds = Vec::new();
     for c in &cal.calibrations {
-        let scales = match c.kind {
-            IntervalKind::Normalised { .. } if p.has("spread") => Some(spread.as_slice()),
-            IntervalKind::Normalised { .. } => continue,
+        let scales = match (c.kind, &difficulty) {
+            (IntervalKind::Normalised { .. }, Some(d)) => Some(d.as_slice()),
+            (IntervalKind::Normalised { .. }, None) if p.has("spread") => Some(spread.as_slice()),
+            (IntervalKind::Normalised { .. }, None) => continue,
             _ => None,
         };
         let levels =
@@ -441,6 +447,37 @@ mod tests {
         assert!(d.text().contains("no per-engine bounds"));
         run.results.as_mut().unwrap().intervals = None;
         assert!(intervals_section(&run).is_none());
+    }
+
+    #[test]
+    fn the_normalised_kind_is_scaled_by_the_stored_difficulty_before_the_spread_column() {
+        use std::collections::HashMap;
+        let normalised = IntervalKind::normalised();
+        let at_09 = LevelBounds { level: 0.9, below: q(2.0), above: q(2.0) };
+        let d = |knots: serde_json::Value| {
+            serde_json::json!({"max_rul": 125.0, "calibrations": [Calibration { kind: normalised, n: 19,
+                levels: vec![at_09] }], "difficulty": {"knots": knots, "floor": 1.0, "n": 40}})
+        };
+        // σ̂ = 3 up to ŷ = 40, rising to 5 at ŷ = 80: engine ŷ 30 gets ± 6, ŷ 60 gets ± 8
+        let cal: CalibrationFile = serde_json::from_value(d(serde_json::json!([
+            {"prediction": 40.0, "scale": 3.0}, {"prediction": 80.0, "scale": 5.0}
+        ])))
+        .unwrap();
+        let col = |v: [f64; 2]| v.to_vec();
+        let names = ["truth", "truth_capped", "prediction", "spread"].map(String::from).to_vec();
+        let data: HashMap<String, Vec<f64>> = names
+            .iter()
+            .cloned()
+            .zip([col([20.0, 70.0]), col([20.0, 70.0]), col([30.0, 60.0]), col([50.0, 50.0])])
+            .collect();
+        let p = Columns { names, data, rows: 2 };
+        let b = engine_bounds(&cal, &p).unwrap().unwrap();
+        let iv = b.of_kind(normalised).unwrap();
+        assert_eq!((iv[0].lower, iv[0].upper, iv[1].lower, iv[1].upper), (24.0, Some(36.0), 52.0, Some(68.0)));
+        // without a stored difficulty (ensembles of older runs) the spread column scales it: ± 100
+        let old = CalibrationFile { difficulty: None, ..cal };
+        let iv = engine_bounds(&old, &p).unwrap().unwrap().of_kind(normalised).unwrap().to_vec();
+        assert_eq!((iv[0].lower, iv[0].upper), (0.0, Some(130.0)));
     }
 
     #[test]
