@@ -30,21 +30,8 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
 
 #[test]
 fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
-    let args = [
-        "diagnose",
-        "--data",
-        "synthetic",
-        "--batches",
-        "3",
-        "--batch-size",
-        "64",
-        "--threads",
-        "1",
-        "--cost",
-        "rmse",
-        "--settle-epochs",
-        "0",
-    ];
+    // TINY's flags without its smaller fleet
+    let args = [&TINY[..9], &["--cost", "rmse", "--settle-epochs", "0"]].concat();
     let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");

@@ -7,8 +7,8 @@ use crate::io::write_json_atomic;
 use crate::model::DualTaskModel;
 use anyhow::{bail, Context};
 use grace_core::conformal::{
-    calibration_cuts, check_level, default_bands, Calibration, DifficultyScale, IntervalKind, IntervalReport,
-    DEFAULT_SCALE_FLOOR,
+    calibration_cuts, check_level, default_bands, normalised_scales, Calibration, DifficultyScale, IntervalKind,
+    IntervalReport, DEFAULT_SCALE_FLOOR,
 };
 pub use grace_core::results::Scheme;
 use grace_core::results::{IntervalsSummary, KindIntervals};
@@ -127,11 +127,8 @@ impl CalibrationRecord {
     /// The normalised kind's scales for predictions `pred`: the difficulty estimate when the record
     /// has one (as [`fit`] used it on the cuts), else the member `spread`.
     fn scales(&self, pred: &[f64], spread: Option<&[f64]>) -> anyhow::Result<Vec<f64>> {
-        match (&self.difficulty, spread) {
-            (Some(d), _) => Ok(d.scales(pred)?),
-            (None, Some(s)) => Ok(s.to_vec()),
-            (None, None) => bail!("the normalised kind needs a difficulty estimate or the members' spread"),
-        }
+        normalised_scales(self.difficulty.as_ref(), pred, spread)?
+            .context("the normalised kind needs a difficulty estimate or the members' spread")
     }
 
     /// The recorded scale of the normalised kind; for files written before it was recorded, the one
@@ -200,12 +197,10 @@ pub fn fit(
     check_levels(levels)?;
     let pred: Vec<f64> = cuts.iter().map(|c| c.prediction).collect();
     let truth: Vec<f64> = cuts.iter().map(|c| c.truth).collect();
-    let spread: Option<Vec<f64>> = cuts.iter().map(|c| c.spread).collect();
-    let scales = match (difficulty, spread) {
-        (Some(d), _) => Some(d.scales(&pred)?),
-        (None, Some(s)) if !cuts.is_empty() => Some(s),
-        _ => None,
-    };
+    // An empty list of cuts collects into `Some(vec![])`: no spread to scale by.
+    let spread: Option<Vec<f64>> =
+        cuts.iter().map(|c| c.spread).collect::<Option<_>>().filter(|s: &Vec<f64>| !s.is_empty());
+    let scales = normalised_scales(difficulty, &pred, spread.as_deref())?;
     kinds
         .iter()
         .map(|&kind| {

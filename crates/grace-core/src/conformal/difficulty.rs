@@ -94,3 +94,17 @@ impl DifficultyScale {
         Ok(predictions.iter().map(|&p| self.at(p)).collect())
     }
 }
+
+/// The normalised kind's scale for each prediction, chosen the same way wherever intervals are fitted
+/// or applied: σ̂(ŷ) when a difficulty estimate exists (a run's, or an ensemble's mean of its
+/// members'), else the ensemble members' `spread`; `None` when there is neither.
+pub fn normalised_scales(
+    difficulty: Option<&DifficultyScale>,
+    predictions: &[f64],
+    spread: Option<&[f64]>,
+) -> Result<Option<Vec<f64>>, CoreError> {
+    match (difficulty, spread) {
+        (Some(d), _) => d.scales(predictions).map(Some),
+        (None, s) => Ok(s.map(<[f64]>::to_vec)),
+    }
+}

@@ -14,7 +14,7 @@ mod tests;
 
 pub use calibration::{Calibration, Interval, IntervalKind, LevelBounds, LevelIntervals, DEFAULT_SCALE_FLOOR};
 pub use cuts::{calibration_cuts, first_cut, Cut};
-pub use difficulty::{DifficultyScale, Knot, DIFFICULTY_BINS, MIN_PER_BIN};
+pub use difficulty::{normalised_scales, DifficultyScale, Knot, DIFFICULTY_BINS, MIN_PER_BIN};
 pub use ensemble::{combine, member_spread, Combine};
 pub use quantile::{check_level, conformal_quantile, conformal_rank, Quantile};
 pub use scores::{

@@ -341,3 +341,14 @@ fn difficulty_normalised_intervals_cover_and_are_sharper_when_errors_grow_with_t
     }
     assert!(width[1] < 0.9 * width[0], "difficulty-normalised width {} vs symmetric {}", width[1], width[0]);
 }
+
+#[test]
+fn the_normalised_scale_is_the_difficulty_estimate_before_the_spread() {
+    let d = DifficultyScale { knots: vec![Knot { prediction: 10.0, scale: 2.0 }], floor: 1.0, n: 5 };
+    let spread = [7.0, 9.0];
+    // a difficulty estimate wins even when a spread is given: σ̂ is 2 everywhere (one knot)
+    assert_eq!(normalised_scales(Some(&d), &[5.0, 50.0], Some(&spread)).unwrap(), Some(vec![2.0, 2.0]));
+    assert_eq!(normalised_scales(None, &[5.0, 50.0], Some(&spread)).unwrap(), Some(spread.to_vec()));
+    assert_eq!(normalised_scales(None, &[5.0], None).unwrap(), None);
+    assert!(normalised_scales(Some(&d), &[f64::NAN], None).is_err());
+}

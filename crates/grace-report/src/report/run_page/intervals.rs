@@ -7,7 +7,7 @@ use crate::report::sections::{Draft, Figure, Plotted};
 use crate::rundir::{Columns, RunData};
 use crate::table::{same_kind, scores_at, TABLE_LEVEL};
 use anyhow::Context;
-use grace_core::conformal::{Calibration, DifficultyScale, Interval, IntervalKind};
+use grace_core::conformal::{normalised_scales, Calibration, DifficultyScale, Interval, IntervalKind};
 use grace_core::results::{IntervalsSummary, KindIntervals};
 use plotters::style::{RGBColor, BLACK};
 use serde::Deserialize;
@@ -74,12 +74,11 @@ pub fn engine_bounds(cal: &CalibrationFile, p: &Columns) -> anyhow::Result<Optio
     let spread_col = p.col("spread");
     let spread: Vec<f64> = order.iter().map(|&i| spread_col[i]).collect();
     let sorted_pred: Vec<f64> = order.iter().map(|&i| pred[i]).collect();
-    let difficulty = cal.difficulty.as_ref().map(|d| d.scales(&sorted_pred)).transpose()?;
+    let normalised = normalised_scales(cal.difficulty.as_ref(), &sorted_pred, p.has("spread").then_some(&spread[..]))?;
     let mut kinds = Vec::new();
     for c in &cal.calibrations {
-        let scales = match (c.kind, &difficulty) {
-            (IntervalKind::Normalised { .. }, Some(d)) => Some(d.as_slice()),
-            (IntervalKind::Normalised { .. }, None) if p.has("spread") => Some(spread.as_slice()),
+        let scales = match (c.kind, &normalised) {
+            (IntervalKind::Normalised { .. }, Some(s)) => Some(s.as_slice()),
             (IntervalKind::Normalised { .. }, None) => continue,
             _ => None,
         };
