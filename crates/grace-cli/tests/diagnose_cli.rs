@@ -30,8 +30,7 @@ fn check_text_matches_json(text: &str, j: &serde_json::Value) {
 
 #[test]
 fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
-    // TINY's flags without its smaller fleet
-    let args = [&TINY[..9], &["--cost", "rmse", "--settle-epochs", "0"]].concat();
+    let args = [&FLAGS[..], &["--cost", "rmse", "--settle-epochs", "0"]].concat();
     let text = stdout(&args);
     let mut with_json = args.to_vec();
     with_json.push("--json");
@@ -81,21 +80,10 @@ fn fd002_ratio_is_far_above_ten_and_recommendation_has_reasons() {
     assert!(text.contains(&format!("→ {}", rule.method)) && text.contains("≥ 10"), "{text}");
 }
 
-const TINY: [&str; 13] = [
-    "diagnose",
-    "--data",
-    "synthetic",
-    "--batches",
-    "3",
-    "--batch-size",
-    "64",
-    "--threads",
-    "1",
-    "--set",
-    "data.synthetic.n_train=10",
-    "--set",
-    "data.synthetic.n_test=6",
-];
+/// A short diagnosis of the synthetic fleet.
+const FLAGS: [&str; 9] = ["diagnose", "--data", "synthetic", "--batches", "3", "--batch-size", "64", "--threads", "1"];
+/// A fleet smaller than the synthetic default, for the tests that train.
+const SMALL_FLEET: [&str; 4] = ["--set", "data.synthetic.n_train=10", "--set", "data.synthetic.n_test=6"];
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -116,7 +104,7 @@ fn settling_trains_in_a_scratch_folder_that_is_gone_afterwards_and_scores_no_tes
     let tmp = work.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let run = |extra: &[&str]| {
-        let args: Vec<&str> = TINY.iter().copied().chain(extra.iter().copied()).collect();
+        let args = [&FLAGS[..], &SMALL_FLEET[..], extra].concat();
         let out = common::command(&args).env("TMPDIR", &tmp).current_dir(work.path()).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
@@ -146,7 +134,7 @@ fn settling_trains_in_a_scratch_folder_that_is_gone_afterwards_and_scores_no_tes
 
 #[test]
 fn a_recipe_prepares_the_data_as_train_would_and_an_unknown_one_is_refused() {
-    let args = [&TINY[..], &["--recipe", "FD001", "--settle-epochs", "0", "--json"]].concat();
+    let args = [&FLAGS[..], &SMALL_FLEET[..], &["--recipe", "FD001", "--settle-epochs", "0", "--json"]].concat();
     let j: serde_json::Value = serde_json::from_str(&stdout(&args)).unwrap();
     // recipes/FD001.toml: windows of 40 cycles of the 14 sensors; --batch-size 64 sits above it
     assert_eq!((j["window"].as_u64(), j["features"].as_u64()), (Some(40), Some(14)));
