@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use grace_core::results::{EnsembleResults, RunResults};
+use grace_core::rundir::RECIPE_FILE;
 use std::io::Write;
 use std::path::Path;
 
@@ -10,13 +11,15 @@ pub const ENV: &str = "GRACE_TEST_LOG";
 const HEADER: &str = "time_utc,user,host,run_dir,subset,method,seed,recipe,epochs_run,best_epoch,val_rmse,\
 test_rmse_capped,test_nasa_capped,test_rmse_uncapped,grace\n";
 
-/// Appends one line for a run just scored on the test set, if `GRACE_TEST_LOG` names a file.
+/// Appends one line for a run just scored on the test set, if `GRACE_TEST_LOG` names a file; the
+/// recipe is the one given, else the one the run folder recorded when it started.
 pub fn record(dir: &Path, r: &RunResults, recipe: Option<&str>) -> anyhow::Result<()> {
+    let recorded = std::fs::read_to_string(dir.join(RECIPE_FILE)).unwrap_or_default();
     let scores = [
         r.subset.clone(),
         r.method.clone(),
         r.seed.to_string(),
-        recipe.unwrap_or_default().to_string(),
+        recipe.unwrap_or(recorded.trim()).to_string(),
         r.epochs_run.to_string(),
         r.validation.best_epoch.to_string(),
         format!("{:.4}", r.validation.best_val_rmse),

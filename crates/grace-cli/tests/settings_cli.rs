@@ -63,6 +63,29 @@ fn a_recipe_sits_beneath_the_flags_and_every_test_scoring_is_logged() {
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("time_utc,user,host,run_dir,subset,method,seed,recipe"), "{text}");
     assert!(lines[1].contains(",SYNTHETIC,grace,0,") && lines[1].contains("recipe.toml"), "{text}");
+    // The run folder remembers its recipe: re-scoring it (like resuming it) logs the recipe too.
+    let o = common::command(&["evaluate", run.to_str().unwrap()]).env("GRACE_TEST_LOG", &log).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let rescored = text.lines().nth(2).unwrap_or_default();
+    assert!(rescored.contains(",SYNTHETIC,grace,0,") && rescored.contains("recipe.toml"), "{text}");
+    // A start that fails after the recipe note was written leaves no folder behind.
+    let other = dir.path().join("no-data-run");
+    let missing = dir.path().join("no-such-data");
+    let (recipe_arg, other_arg) = (recipe.to_str().unwrap(), other.to_str().unwrap());
+    let e = fails(&[
+        "train",
+        "--data",
+        missing.to_str().unwrap(),
+        "--subset",
+        "FD001",
+        "--recipe",
+        recipe_arg,
+        "--out",
+        other_arg,
+    ]);
+    assert!(e.contains("no-such-data"), "{e}");
+    assert!(!other.exists(), "a failed start leaves nothing behind");
     std::fs::write(&recipe, "[data]\nsource = \"/somewhere\"\n").unwrap();
     let e = fails(&["train", "--data", "synthetic", "--recipe", recipe.to_str().unwrap()]);
     assert!(e.contains("holds data.source"), "{e}");

@@ -19,6 +19,9 @@ pub const PREDICTIONS_FILE: &str = "predictions.csv";
 pub const TRAIN_LOG: &str = "train.log";
 /// Which data the run read: a [`DataRecord`].
 pub const DATA_FILE: &str = "data.json";
+/// The recipe (built-in name or file) a run's settings started from, one line; absent without one.
+/// The run keeps it so that a resumed or re-scored run names its recipe in the test log too.
+pub const RECIPE_FILE: &str = "recipe.txt";
 /// Held by the one process writing the run (`lock.rs`).
 pub const LOCK_FILE: &str = ".lock";
 

@@ -3,11 +3,13 @@
 
 use crate::recipe::Recipe;
 use anyhow::{anyhow, Context};
+use grace_core::io::write_bytes_atomic;
+use grace_core::rundir::{CONFIG_FILE, RECIPE_FILE};
 use grace_data::synthetic::SYNTHETIC_NAME;
 use grace_data::DataSpec;
 use grace_nn::config::RunConfig;
 use grace_nn::train::{self, Options, Paused, RunResults};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -159,7 +161,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             eprintln!("run directory: {}", dir.display());
         }
-        (train::run(Some(cfg), &dir, false, opts), dir)
+        let created = remember_recipe(&dir, a.recipe.as_deref())?;
+        let outcome = train::run(Some(cfg), &dir, false, opts);
+        if outcome.is_err() && created && !dir.join(CONFIG_FILE).exists() {
+            // a start that failed leaves no folder of its own behind, the recipe note included
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        (outcome, dir)
     };
     match outcome {
         Ok(results) => {
@@ -171,6 +179,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             None => Err(e),
         },
     }
+}
+
+/// Writes the recipe's name into a new run's folder (before training creates the run there) so that
+/// the test log names it when the run is resumed or re-scored; whether this call created the folder.
+/// A folder that already holds a run keeps its note: the start is refused anyway.
+fn remember_recipe(dir: &Path, recipe: Option<&str>) -> anyhow::Result<bool> {
+    let Some(recipe) = recipe else { return Ok(false) };
+    if dir.join(CONFIG_FILE).exists() {
+        return Ok(false);
+    }
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_bytes_atomic(&dir.join(RECIPE_FILE), format!("{recipe}\n").as_bytes())?;
+    Ok(created)
 }
 
 /// Flags that would change a resumed run are refused: its config.toml decides, and a flag that is
@@ -194,7 +216,7 @@ fn refuse_run_changes(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             "--resume {} continues the run exactly as its {} says; {} would change the run and cannot be applied \
              to it (only --device and --threads can). Start a new run with --out to train with other settings",
             dir.display(),
-            train::CONFIG_FILE,
+            CONFIG_FILE,
             changes.join(", ")
         );
     }
