@@ -42,9 +42,10 @@ fn synthetic_fleet_diagnosis_is_seeded_and_consistent() {
     assert_eq!(j["complexity"]["conditions"], 6);
     assert_eq!(j["complexity"]["fault_modes"], 1);
     assert!(f(&j["gradients"]["ratio_rul_health"]["median"]) > 10.0);
-    // symmetric cost + a dominant gradient + non-negative cosine → gaba
+    // symmetric cost + a dominant gradient + non-negative cosine → baseline, gaba the adaptive alternative
     if f(&j["rule_cosine"]) >= 0.0 {
-        assert_eq!(j["recommendation"]["method"], "gaba");
+        assert_eq!(j["recommendation"]["method"], "baseline");
+        assert_eq!(j["recommendation"]["adaptive_alternative"], "gaba");
     }
     let bad = grace(&["diagnose", "--data", "synthetic", "--batches", "0"]);
     assert!(!bad.status.success());

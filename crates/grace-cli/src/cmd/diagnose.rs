@@ -163,10 +163,11 @@ fn print_text(d: &Diagnosis, synthetic: bool) {
     );
     let r = &d.recommendation;
     println!(
-        "recommendation for a {} cost: {}{}  (rule inputs, {}: median g_max/g_min {:.1}, median cosine {:+.3})",
+        "recommendation for a {} cost: {}{}{}  (rule inputs, {}: median g_max/g_min {:.1}, median cosine {:+.3})",
         serde_json::to_value(d.cost).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         r.method,
         r.slope.map(|s| format!(" (weighted-MSE slope {})", format!("{s:?}").to_lowercase())).unwrap_or_default(),
+        r.adaptive_alternative.as_ref().map(|a| format!("; adaptive alternative: {a}")).unwrap_or_default(),
         measured_when(d),
         d.rule_ratio,
         d.rule_cosine
