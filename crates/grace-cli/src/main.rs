@@ -37,7 +37,7 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Show a model preset's layers and parameter counts.
     Model(cmd::model::Args),
-    /// Measure per-task gradients at initialisation and recommend a method (docs/reference.md §7).
+    /// Measure per-task gradients after a few plain epochs and recommend a method (docs/reference.md §7).
     Diagnose(cmd::diagnose::Args),
     /// Run a grid of (subset, method, seed) trainings and tabulate mean ± std.
     Sweep(cmd::sweep::Args),
