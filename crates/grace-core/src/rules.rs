@@ -6,8 +6,8 @@ use crate::wmse::Slope;
 use serde::{Deserialize, Serialize};
 
 /// Ratio `g_max/g_min` from which adaptive task weighting has work to do (one task dominates the
-/// shared gradient). Having work to do is not paying: see [`recommend`].
-pub const RATIO_PAYS: f64 = 10.0;
+/// shared gradient). Having work to do is not paying off: see [`recommend`].
+pub const RATIO_HAS_WORK: f64 = 10.0;
 /// Cosine from which the task gradients count as mildly aligned.
 pub const COSINE_MILD: f64 = 0.05;
 /// Cosine from which the task gradients count as strongly aligned.
@@ -72,7 +72,7 @@ pub struct Recommendation {
     /// The adaptive counterpart (`grace` for `amnl`, `gaba` for `baseline`) when the gradient ratio
     /// says adaptive weighting has work to do: level with `method` on the benchmark, twice the cost.
     pub adaptive_alternative: Option<String>,
-    /// Whether the ratio reached [`RATIO_PAYS`].
+    /// Whether the ratio reached [`RATIO_HAS_WORK`].
     pub task_weighting_has_work: bool,
     pub sample_weighting_pays: bool,
     pub alignment: Alignment,
@@ -103,15 +103,15 @@ pub fn recommend(ratio: f64, cosine: f64, cost: CostShape) -> Result<Recommendat
     }
     let mut reasons = Vec::new();
     let alignment = Alignment::of(cosine);
-    let has_work = ratio >= RATIO_PAYS;
+    let has_work = ratio >= RATIO_HAS_WORK;
     reasons.push(if has_work {
         format!(
-            "gradient ratio {ratio:.3} ≥ {RATIO_PAYS}: one task dominates the shared gradient, so adaptive task weighting has \
+            "gradient ratio {ratio:.3} ≥ {RATIO_HAS_WORK}: one task dominates the shared gradient, so adaptive task weighting has \
              work to do; on the four C-MAPSS subsets (ratios 600–1200) it was not measurably better than fixed weights on \
              validation, at twice the backward passes, so fixed weights are recommended and the adaptive method is the alternative"
         )
     } else {
-        format!("gradient ratio {ratio:.3} < {RATIO_PAYS}: the tasks already pull with similar strength, fixed task weights suffice")
+        format!("gradient ratio {ratio:.3} < {RATIO_HAS_WORK}: the tasks already pull with similar strength, fixed task weights suffice")
     });
     let (sample_pays, slope) = match cost {
         CostShape::Nasa => {

@@ -40,14 +40,15 @@ pub(crate) struct Started {
 /// Starts a new run in `dir`. Everything that can fail before the first step (settings, device,
 /// data, windows, model) is tried before the folder is created, and a start that still fails
 /// removes the folder it made, so the same `--out` can be used again at once.
-pub(crate) fn new_run(mut cfg: RunConfig, dir: &Path) -> anyhow::Result<Started> {
+/// `notes` (file name, contents) are written with the start files, e.g. the recipe's name.
+pub(crate) fn new_run(mut cfg: RunConfig, dir: &Path, notes: &[(&str, String)]) -> anyhow::Result<Started> {
     refuse_existing_run(dir)?;
     cfg.data.source = cfg.data.absolute_source().map_err(|e| anyhow!(e))?;
     let (trainer, record) = ready(cfg, dir)?;
     let created = make_dir(dir)?;
     let lock = RunLock::acquire(dir, "grace train")?;
     lock.report_stale();
-    let written = refuse_existing_run(dir).and_then(|_| write_start_files(dir, &trainer, &record));
+    let written = refuse_existing_run(dir).and_then(|_| write_start_files(dir, &trainer, &record, notes));
     if let Err(e) = written {
         drop(lock);
         if created {
@@ -163,7 +164,15 @@ fn make_dir(dir: &Path) -> anyhow::Result<bool> {
 
 /// `config.toml` goes last: it is what makes the folder a run, so a start killed before it leaves
 /// a folder that a new start may use.
-fn write_start_files(dir: &Path, trainer: &Trainer, record: &DataRecord) -> anyhow::Result<()> {
+fn write_start_files(
+    dir: &Path,
+    trainer: &Trainer,
+    record: &DataRecord,
+    notes: &[(&str, String)],
+) -> anyhow::Result<()> {
+    for (name, text) in notes {
+        write_bytes_atomic(&dir.join(name), text.as_bytes())?;
+    }
     write_json_atomic(&dir.join(PREPROCESSING_FILE), &trainer.data.preprocessing)?;
     write_json_atomic(&dir.join(DATA_FILE), record)?;
     write_bytes_atomic(&dir.join(CONFIG_FILE), trainer.cfg.to_toml().as_bytes())

@@ -364,9 +364,20 @@ pub fn run(cfg: Option<RunConfig>, dir: &Path, resume: bool, opts: Options) -> a
     let started = if resume {
         start::resume(dir, &Runtime::default())?
     } else {
-        start::new_run(cfg.ok_or_else(|| anyhow!("a new run needs a config"))?, dir)?
+        start::new_run(cfg.ok_or_else(|| anyhow!("a new run needs a config"))?, dir, &[])?
     };
     train_and_score(started, resume, opts)
+}
+
+/// Trains a new run in `dir`, like [`run`], with `notes` (file name, contents) written into the
+/// folder among its start files: a start that fails removes them with the folder it made.
+pub fn run_new_with_notes(
+    cfg: RunConfig,
+    dir: &Path,
+    notes: &[(&str, String)],
+    opts: Options,
+) -> anyhow::Result<RunResults> {
+    train_and_score(start::new_run(cfg, dir, notes)?, false, opts)
 }
 
 /// Resumes the run in `dir` on the device and thread count `runtime` gives (where set).

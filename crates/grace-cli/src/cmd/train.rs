@@ -3,13 +3,12 @@
 
 use crate::recipe::Recipe;
 use anyhow::{anyhow, Context};
-use grace_core::io::write_bytes_atomic;
 use grace_core::rundir::{CONFIG_FILE, RECIPE_FILE};
 use grace_data::synthetic::SYNTHETIC_NAME;
 use grace_data::DataSpec;
 use grace_nn::config::RunConfig;
 use grace_nn::train::{self, Options, Paused, RunResults};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -161,13 +160,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             eprintln!("run directory: {}", dir.display());
         }
-        let created = remember_recipe(&dir, a.recipe.as_deref())?;
-        let outcome = train::run(Some(cfg), &dir, false, opts);
-        if outcome.is_err() && created && !dir.join(CONFIG_FILE).exists() {
-            // a start that failed leaves no folder of its own behind, the recipe note included
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        (outcome, dir)
+        // The run keeps its recipe's name so that the test log names it when resumed or re-scored.
+        let notes: Vec<(&str, String)> = a.recipe.iter().map(|r| (RECIPE_FILE, format!("{r}\n"))).collect();
+        (train::run_new_with_notes(cfg, &dir, &notes, opts), dir)
     };
     match outcome {
         Ok(results) => {
@@ -179,20 +174,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             None => Err(e),
         },
     }
-}
-
-/// Writes the recipe's name into a new run's folder (before training creates the run there) so that
-/// the test log names it when the run is resumed or re-scored; whether this call created the folder.
-/// A folder that already holds a run keeps its note: the start is refused anyway.
-fn remember_recipe(dir: &Path, recipe: Option<&str>) -> anyhow::Result<bool> {
-    let Some(recipe) = recipe else { return Ok(false) };
-    if dir.join(CONFIG_FILE).exists() {
-        return Ok(false);
-    }
-    let created = !dir.exists();
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_bytes_atomic(&dir.join(RECIPE_FILE), format!("{recipe}\n").as_bytes())?;
-    Ok(created)
 }
 
 /// Flags that would change a resumed run are refused: its config.toml decides, and a flag that is
