@@ -4,6 +4,12 @@
 #
 #   benchmarks/cmapss/run.sh grid   [FD001 FD003 …]   train the grid (CPU-hours per subset; resumable)
 #   benchmarks/cmapss/run.sh tables [FD001 FD003 …]   write FD00N/ from the runs that have finished
+#   benchmarks/cmapss/run.sh zoo    [FD001 …]         train the zoo grid: the zoo methods and their anchors
+#
+# The zoo grid is a sweep of its own (the zoo methods plus the comparison anchors baseline and
+# amnl_floor, retrained with the same seeds: training is deterministic, so they reproduce the core
+# grid's runs), so a 2-core machine can fill it in one sitting without the core grid's run folders;
+# `tables` writes its tables to FD00N/zoo/ when it exists.
 #
 # Subsets default to FD001 FD003 FD002 FD004 (the plan's priority). Settings from the environment:
 #   GRACE_CMAPSS_DIR  the NASA data folder (required)
@@ -11,7 +17,8 @@
 #   BENCH_OUT         where run folders go        (default: bench; never committed)
 #   SEEDS             seeds per method            (default: 5 on FD001/FD003, 3 on FD002/FD004)
 #   JOBS              runs at a time, 1 thread each (default: 2)
-#   ZOO=1             the zoo rows too (uncertainty, dwa, gradnorm, dbmtl, pcgrad, rlw)
+#   ZOO=1             grid: the zoo rows too, in the core grid's sweep (uncertainty, dwa, gradnorm,
+#                     dbmtl, pcgrad, rlw)
 # Every run's test scoring, and every ensemble's, is appended to test-log.csv next to this script.
 # Finished runs are skipped, so the same command continues a grid after an interruption; every
 # method's first seed is trained before any second seed, and the first three before any fourth.
@@ -32,7 +39,7 @@ ZOO_METHODS=uncertainty,dwa,gradnorm,dbmtl,pcgrad,rlw
 FLOOR='amnl_floor=amnl method.fixed_weights=[0.0476,0.9524]'
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -43,40 +50,52 @@ seeds_of() {
     esac
 }
 
-sweep_dir() { echo "$BENCH_OUT/cmapss-$(echo "$1" | tr 'A-Z' 'a-z')"; }
+sweep_dir() { echo "$BENCH_OUT/cmapss-$(echo "$1" | tr 'A-Z' 'a-z')${2:-}"; }
 
-# One `grace sweep` over the subset's grid with its recipe; extra arguments are appended.
+# One `grace sweep` over the subset's grid with its recipe into the sweep folder $4.
 sweep() {
-    subset=$1 methods=$2 seeds=$3
-    shift 3
+    subset=$1 methods=$2 seeds=$3 out=$4
     "$GRACE" sweep --recipe "$subset" --data "$GRACE_CMAPSS_DIR" --subsets "$subset" \
         --methods "$methods" --variant "$FLOOR" --seeds "$seeds" \
-        --jobs "$JOBS" --threads 1 --out "$(sweep_dir "$subset")" "$@"
+        --jobs "$JOBS" --threads 1 --out "$out"
 }
 
+# Seed 0 of every method first, then seeds 1–2, then the rest.
 grid() {
-    subset=$1
+    subset=$1 methods=$2 out=$3
     n=$(seeds_of "$subset")
+    [ "$n" -gt 1 ] && sweep "$subset" "$methods" 1 "$out"
+    [ "$n" -gt 3 ] && sweep "$subset" "$methods" 3 "$out"
+    sweep "$subset" "$methods" "$n" "$out"
+}
+
+core_grid() {
     methods=$CORE
     [ "${ZOO:-0}" = 1 ] && methods="$CORE,$ZOO_METHODS"
-    [ "$n" -gt 1 ] && sweep "$subset" "$methods" 1
-    [ "$n" -gt 3 ] && sweep "$subset" "$methods" 3
-    sweep "$subset" "$methods" "$n"
+    grid "$1" "$methods" "$(sweep_dir "$1")"
 }
 
+zoo_grid() { grid "$1" "baseline,amnl_floor,$ZOO_METHODS" "$(sweep_dir "$1" -zoo)"; }
+
+# FD00N/ from the core grid's sweep and FD00N/zoo/ from the zoo grid's, whichever exist.
 tables() {
-    subset=$1
+    found=0
+    [ -f "$(sweep_dir "$1")/sweep.json" ] && { tables_of "$1" "" "$here/$1"; found=1; }
+    [ -f "$(sweep_dir "$1" -zoo)/sweep.json" ] && { tables_of "$1" -zoo "$here/$1/zoo"; found=1; }
+    [ $found = 1 ] || { echo "$1: no sweep in $BENCH_OUT yet; run: $0 grid $1" >&2; return 1; }
+}
+
+tables_of() {
+    subset=$1 suffix=$2 dest=$3
     # relative to BENCH_OUT, so the committed files name no folder of this machine
     cd "$BENCH_OUT"
-    dir=$(basename "$(sweep_dir "$subset")")
-    dest="$here/$subset"
-    [ -f "$dir/sweep.json" ] || { echo "$subset: no sweep in $dir yet; run: $0 grid $subset" >&2; return 1; }
+    dir=$(basename "$(sweep_dir "$subset" "$suffix")")
     mkdir -p "$dest/figures"
     "$GRACE" sweep --out "$dir" --collect >/dev/null
     cp "$dir/results.md" "$dir/results.csv" "$dir/results.json" "$dest/"
     "$GRACE" compare "$dir" --against baseline,amnl_floor,dbmtl --out "$dest" >/dev/null
     for m in $(planned_methods "$dir"); do
-        ens="ens-$(echo "$subset" | tr 'A-Z' 'a-z')-$m"
+        ens="ens-$(echo "$subset" | tr 'A-Z' 'a-z')$suffix-$m"
         rm -rf "$ens"
         if "$GRACE" evaluate --sweep "$dir" --method "$m" --out "$ens" >/dev/null 2>"$ens.err"; then
             cp "$ens/results.json" "$dest/ensemble-$m.json"
@@ -85,11 +104,11 @@ tables() {
             echo "$subset $m: no ensemble ($(tail -n 1 "$ens.err"))" >&2
         fi
     done
-    rm -rf "report-$subset"
-    "$GRACE" report "$dir" --out "report-$subset" >/dev/null
+    rm -rf "report-$subset$suffix"
+    "$GRACE" report "$dir" --out "report-$subset$suffix" >/dev/null
     slug=$(echo "$subset" | tr 'A-Z' 'a-z')
     for f in pareto lambda intervals; do
-        cp "report-$subset/figures/${f}_$slug.svg" "$dest/figures/"
+        cp "report-$subset$suffix/figures/${f}_$slug.svg" "$dest/figures/"
     done
     # the runs record the data folder they read; the committed tables name it by its variable
     for f in "$dest"/*.md "$dest"/*.csv "$dest"/*.json; do
@@ -112,7 +131,8 @@ shift
 for subset in "$@"; do
     case "$subset" in FD001 | FD002 | FD003 | FD004) ;; *) echo "unknown subset $subset (FD001…FD004)" >&2; exit 2 ;; esac
     case "$stage" in
-        grid) grid "$subset" ;;
+        grid) core_grid "$subset" ;;
+        zoo) zoo_grid "$subset" ;;
         tables) tables "$subset" ;;
         *) usage ;;
     esac
