@@ -7,8 +7,8 @@
 #   benchmarks/cmapss/run.sh zoo    [FD001 …]         train the zoo grid: the zoo methods and their anchors
 #
 # The zoo grid is a sweep of its own (the zoo methods plus the comparison anchors baseline and
-# amnl_floor, retrained with the same seeds: training is deterministic, so they reproduce the core
-# grid's runs), so a 2-core machine can fill it in one sitting without the core grid's run folders;
+# amnl_floor, and grace to compare with dbmtl, retrained with the same seeds: training is
+# deterministic, so they reproduce the core grid's runs), so it needs no core grid run folders;
 # `tables` writes its tables to FD00N/zoo/ when it exists.
 #
 # Subsets default to FD001 FD003 FD002 FD004 (the plan's priority). Settings from the environment:
@@ -75,7 +75,7 @@ core_grid() {
     grid "$1" "$methods" "$(sweep_dir "$1")"
 }
 
-zoo_grid() { grid "$1" "baseline,amnl_floor,$ZOO_METHODS" "$(sweep_dir "$1" -zoo)"; }
+zoo_grid() { grid "$1" "baseline,amnl_floor,$ZOO_METHODS,grace" "$(sweep_dir "$1" -zoo)"; }
 
 # FD00N/ from the core grid's sweep and FD00N/zoo/ from the zoo grid's, whichever exist.
 tables() {
