@@ -21,7 +21,8 @@
 #                     dbmtl, pcgrad, rlw)
 # Every run's test scoring, and every ensemble's, is appended to test-log.csv next to this script.
 # Finished runs are skipped, so the same command continues a grid after an interruption; every
-# method's first seed is trained before any second seed, and the first three before any fourth.
+# method's first seed is trained before any second seed, the first three before any fourth, and
+# each further seed of every method before the next.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,12 +61,17 @@ sweep() {
         --jobs "$JOBS" --threads 1 --out "$out"
 }
 
-# Seed 0 of every method first, then seeds 1–2, then the rest.
+# Seed 0 of every method first, then seeds 1–2, then one seed at a time: a grid stopped early
+# leaves every method with the same seeds.
 grid() {
     subset=$1 methods=$2 out=$3
     n=$(seeds_of "$subset")
     [ "$n" -gt 1 ] && sweep "$subset" "$methods" 1 "$out"
-    [ "$n" -gt 3 ] && sweep "$subset" "$methods" 3 "$out"
+    k=3
+    while [ "$k" -lt "$n" ]; do
+        sweep "$subset" "$methods" "$k" "$out"
+        k=$((k + 1))
+    done
     sweep "$subset" "$methods" "$n" "$out"
 }
 
