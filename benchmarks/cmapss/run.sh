@@ -39,8 +39,9 @@ CORE=baseline,grace,amnl,gaba,single,amnl_floor
 ZOO_METHODS=uncertainty,dwa,gradnorm,dbmtl,pcgrad,rlw
 FLOOR='amnl_floor=amnl method.fixed_weights=[0.0476,0.9524]'
 
+# The header comment above, up to its first line that is not a comment.
 usage() {
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
     exit 2
 }
 
@@ -51,7 +52,9 @@ seeds_of() {
     esac
 }
 
-sweep_dir() { echo "$BENCH_OUT/cmapss-$(echo "$1" | tr 'A-Z' 'a-z')${2:-}"; }
+slug() { echo "$1" | tr 'A-Z' 'a-z'; }
+
+sweep_dir() { echo "$BENCH_OUT/cmapss-$(slug "$1")${2:-}"; }
 
 # One `grace sweep` over the subset's grid with its recipe into the sweep folder $4.
 sweep() {
@@ -88,7 +91,7 @@ tables() {
     found=0
     [ -f "$(sweep_dir "$1")/sweep.json" ] && { tables_of "$1" "" "$here/$1"; found=1; }
     [ -f "$(sweep_dir "$1" -zoo)/sweep.json" ] && { tables_of "$1" -zoo "$here/$1/zoo"; found=1; }
-    [ $found = 1 ] || { echo "$1: no sweep in $BENCH_OUT yet; run: $0 grid $1" >&2; return 1; }
+    [ $found = 1 ] || { echo "$1: no sweep in $BENCH_OUT yet; run: $0 grid $1 (or zoo $1)" >&2; return 1; }
 }
 
 tables_of() {
@@ -101,7 +104,7 @@ tables_of() {
     cp "$dir/results.md" "$dir/results.csv" "$dir/results.json" "$dest/"
     "$GRACE" compare "$dir" --against baseline,amnl_floor,dbmtl --out "$dest" >/dev/null
     for m in $(planned_methods "$dir"); do
-        ens="ens-$(echo "$subset" | tr 'A-Z' 'a-z')$suffix-$m"
+        ens="ens-$(slug "$subset")$suffix-$m"
         rm -rf "$ens"
         if "$GRACE" evaluate --sweep "$dir" --method "$m" --out "$ens" >/dev/null 2>"$ens.err"; then
             cp "$ens/results.json" "$dest/ensemble-$m.json"
@@ -112,9 +115,8 @@ tables_of() {
     done
     rm -rf "report-$subset$suffix"
     "$GRACE" report "$dir" --out "report-$subset$suffix" >/dev/null
-    slug=$(echo "$subset" | tr 'A-Z' 'a-z')
     for f in pareto lambda intervals; do
-        cp "report-$subset$suffix/figures/${f}_$slug.svg" "$dest/figures/"
+        cp "report-$subset$suffix/figures/${f}_$(slug "$subset").svg" "$dest/figures/"
     done
     # the runs record the data folder they read; the committed tables name it by its variable
     for f in "$dest"/*.md "$dest"/*.csv "$dest"/*.json; do
