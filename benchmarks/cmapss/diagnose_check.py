@@ -3,8 +3,10 @@
 Usage: python3 benchmarks/cmapss/diagnose_check.py SWEEP_DIR [SUBSET]
 
 Reads only what finished runs logged on the training engines (never the test set): per method, the
-selected epoch's validation RMSE (the minimum of `val_rmse` in epochs.csv) and that epoch's
-validation NASA score, mean ± sample std over the seeds found; per seed of `baseline`, the cosine
+selected epoch's validation RMSE (the minimum of `val_rmse` in epochs.csv), that epoch's
+validation NASA score and its test-like cut RMSE on the held-out calibration engines
+(`held_cut_rmse`, which never takes part in selection; – for runs without calibration engines),
+mean ± sample std over the seeds found; per seed of `baseline`, the cosine
 between the task gradients on the shared layers (gradient_log.csv, every logged step) at step 0,
 its median over steps 0–99, 100–299 and from step 300 on, and its median within each of the
 first six epochs (`grace diagnose` reads the gradients after five). Prints Markdown tables for
@@ -31,8 +33,8 @@ def runs(sweep_dir, subset):
 
 
 def best_validation(run_dir):
-    """(RMSE, NASA) at the selected epoch; None until the run has finished (results.json written):
-    a run in progress has not chosen yet."""
+    """(RMSE, NASA, held-out cut RMSE or None) at the selected epoch; None until the run has
+    finished (results.json written): a run in progress has not chosen yet."""
     path = os.path.join(run_dir, "epochs.csv")
     if not (os.path.exists(path) and os.path.exists(os.path.join(run_dir, "results.json"))):
         return None
@@ -40,7 +42,8 @@ def best_validation(run_dir):
     if not rows:
         return None
     best = min(rows, key=lambda r: float(r["val_rmse"]))
-    return float(best["val_rmse"]), float(best["val_nasa"])
+    held = best.get("held_cut_rmse")
+    return float(best["val_rmse"]), float(best["val_nasa"]), float(held) if held else None
 
 
 def cosines(run_dir):
@@ -80,12 +83,15 @@ def main(sweep_dir, subset):
             by_method.setdefault(method, []).append(score)
         if method == "baseline" and score is not None:
             baseline[seed] = cosines(run_dir)
-    print("| method | seeds | validation RMSE (selection engines, mean ± std) | validation NASA at that epoch |")
-    print("|---|---:|---|---|")
+    print("| method | seeds | validation RMSE (selection engines, mean ± std) | validation NASA at that epoch"
+          " | cut RMSE at that epoch (held-out calibration engines) |")
+    print("|---|---:|---|---|---|")
     for method, xs in sorted(by_method.items(), key=lambda kv: statistics.mean(x[0] for x in kv[1])):
         rmse, rmse_sd = mean_std([x[0] for x in xs])
         nasa, nasa_sd = mean_std([x[1] for x in xs])
-        print(f"| {method} | {len(xs)} | {rmse:.2f} ± {rmse_sd:.2f} | {nasa:.0f} ± {nasa_sd:.0f} |")
+        held = [x[2] for x in xs]
+        held_text = "–" if None in held else "{:.2f} ± {:.2f}".format(*mean_std(held))
+        print(f"| {method} | {len(xs)} | {rmse:.2f} ± {rmse_sd:.2f} | {nasa:.0f} ± {nasa_sd:.0f} | {held_text} |")
     seeds = sorted(baseline)
     print(f"\n| baseline cosine | seeds {', '.join(map(str, seeds))} |\n|---|---|")
     for label, lo, hi in WINDOWS:
@@ -98,4 +104,8 @@ if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     sweep = sys.argv[1]
-    main(sweep, sys.argv[2] if len(sys.argv) > 2 else os.path.basename(sweep.rstrip("/")).split("-")[-1].upper())
+    # the subset from the folder name when not given: bench/cmapss-fd003-zoo → FD003
+    named = re.search(r"fd00[1-4]", os.path.basename(sweep.rstrip("/")), re.IGNORECASE)
+    if len(sys.argv) < 3 and not named:
+        sys.exit(f"{sweep}: no subset in the folder name; give it: {sys.argv[0]} {sweep} FD00N")
+    main(sweep, sys.argv[2] if len(sys.argv) > 2 else named.group(0).upper())
