@@ -3,16 +3,17 @@
 Usage: python3 benchmarks/cmapss/diagnose_check.py SWEEP_DIR [SUBSET]
 
 Reads only what finished runs logged on the training engines (never the test set): per method, the
-selected epoch's validation RMSE (the minimum of `val_rmse` in epochs.csv), that epoch's
-validation NASA score and its test-like cut RMSE on the held-out calibration engines
-(`held_cut_rmse`, which never takes part in selection; – for runs without calibration engines),
-mean ± sample std over the seeds found; per seed of `baseline`, the cosine
+selected epoch's validation RMSE (the run's `validation.best_epoch` in results.json, read from its
+row of epochs.csv), that epoch's validation NASA score and its test-like cut RMSE on the held-out
+calibration engines (`held_cut_rmse`, which never takes part in selection; – for runs without
+calibration engines), mean ± sample std over the seeds found; per seed of `baseline`, the cosine
 between the task gradients on the shared layers (gradient_log.csv, every logged step) at step 0,
 its median over steps 0–99, 100–299 and from step 300 on, and its median within each of the
 first six epochs (`grace diagnose` reads the gradients after five). Prints Markdown tables for
 docs/diagnose.md.
 """
 import csv
+import json
 import os
 import re
 import statistics
@@ -36,12 +37,14 @@ def best_validation(run_dir):
     """(RMSE, NASA, held-out cut RMSE or None) at the selected epoch; None until the run has
     finished (results.json written): a run in progress has not chosen yet."""
     path = os.path.join(run_dir, "epochs.csv")
-    if not (os.path.exists(path) and os.path.exists(os.path.join(run_dir, "results.json"))):
+    results = os.path.join(run_dir, "results.json")
+    if not (os.path.exists(path) and os.path.exists(results)):
         return None
-    rows = list(csv.DictReader(open(path)))
-    if not rows:
+    # the run's own choice, not re-derived here (a recipe may select on the cuts' figure)
+    epoch = json.load(open(results))["validation"]["best_epoch"]
+    best = next((r for r in csv.DictReader(open(path)) if int(r["epoch"]) == epoch), None)
+    if best is None:
         return None
-    best = min(rows, key=lambda r: float(r["val_rmse"]))
     held = best.get("held_cut_rmse")
     return float(best["val_rmse"]), float(best["val_nasa"]), float(held) if held else None
 
