@@ -44,7 +44,8 @@ def best_validation(run_dir):
     epoch = json.load(open(results))["validation"]["best_epoch"]
     best = next((r for r in csv.DictReader(open(path)) if int(r["epoch"]) == epoch), None)
     if best is None:
-        return None
+        sys.exit(f"{path}: no row for epoch {epoch}, the selected epoch in {results}; "
+                 "the run folder is inconsistent: retrain the run or remove it from the sweep")
     held = best.get("held_cut_rmse")
     return float(best["val_rmse"]), float(best["val_nasa"]), float(held) if held else None
 
