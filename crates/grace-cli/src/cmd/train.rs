@@ -230,10 +230,12 @@ pub fn print_results(r: &RunResults, dir: &std::path::Path, json: bool) -> anyho
     // Under `train.select = "cuts"` the selection score is the cut RMSE itself.
     let by_cuts = r.protocol.selection_metric.contains("cuts");
     let score = if by_cuts { "RMSE on test-like cuts" } else { "validation RMSE" };
+    // Epochs are numbered from 0 in every file a run writes; the range keeps "epoch 4 of 15" from
+    // reading as the fourth of fifteen.
     println!(
-        "selected epoch {} of {} by {score} {:.2} on {} held-out training engines (test-like cuts: RMSE {:.2})",
+        "selected epoch {} (of epochs 0-{}) by {score} {:.2} on {} held-out training engines (test-like cuts: RMSE {:.2})",
         r.validation.best_epoch,
-        r.epochs_run,
+        r.epochs_run.saturating_sub(1),
         r.validation.best_val_rmse,
         r.protocol.validation_units.len(),
         r.validation.cut.rmse
