@@ -3,7 +3,8 @@
 # committed recipe, then its tables, paired comparisons, seed ensembles and figures in FD00N/.
 #
 #   benchmarks/cmapss/run.sh grid   [FD001 FD003 …]   train the grid (CPU-hours per subset; resumable)
-#   benchmarks/cmapss/run.sh tables [FD001 FD003 …]   write FD00N/ from the runs that have finished
+#   benchmarks/cmapss/run.sh tables [FD001 FD003 …]   write FD00N/ from the runs that have finished,
+#                                                     then summary.md (every subset's tables so far)
 #   benchmarks/cmapss/run.sh zoo    [FD001 …]         train the zoo grid: the zoo methods and their anchors
 #
 # The zoo grid is a sweep of its own (the zoo methods plus the comparison anchors baseline and
@@ -145,3 +146,5 @@ for subset in "$@"; do
         *) usage ;;
     esac
 done
+# the cross-subset summary, from whatever FD00N/ tables exist now
+[ "$stage" != tables ] || python3 "$here/summary.py"
