@@ -1,8 +1,10 @@
 //! The committed C-MAPSS benchmark tables against its test-scoring log: every run and ensemble a
 //! table summarises must have been logged in `benchmarks/cmapss/test-log.csv` with the same scores.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{json, repo};
+use std::path::PathBuf;
 
 /// Each folder of committed tables and the sweep folder its runs were trained in.
 const TABLES: &[(&str, &str)] = &[
@@ -16,12 +18,7 @@ const TABLES: &[(&str, &str)] = &[
 ];
 
 fn bench() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/cmapss")
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    repo("benchmarks/cmapss")
 }
 
 /// (run folder, capped test RMSE, capped test NASA) of every logged scoring, in log order.

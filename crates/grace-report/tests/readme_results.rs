@@ -1,8 +1,11 @@
 //! The README's results tables and `benchmarks/cmapss/summary.md` against the committed tables they
 //! quote: every per-method figure must be the one in `benchmarks/cmapss/`, rounded once.
 
+mod common;
+
+use common::{json, read};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Each README results table (by the bold words that open its paragraph) and the folder of
 /// `benchmarks/cmapss/` it quotes; FD004's zoo rows live in its core grid's tables.
@@ -18,15 +21,7 @@ const SECTIONS: &[(&str, &str)] = &[
 ];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::repo("")
 }
 
 fn cells(line: &str) -> Vec<String> {
