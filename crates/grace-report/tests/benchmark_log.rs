@@ -27,11 +27,15 @@ fn log() -> Vec<(String, f64, f64)> {
     let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
     let (dir, rmse, nasa) = (col("run_dir"), col("test_rmse_capped"), col("test_nasa_capped"));
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("test-log.csv row");
-            (r[dir].to_string(), r[rmse].parse().unwrap(), r[nasa].parse().unwrap())
+    let records = reader.records().map(|r| r.unwrap_or_else(|e| panic!("test-log.csv: {e}")));
+    records
+        .enumerate()
+        .map(|(i, r)| {
+            // line i + 2: the header is line 1
+            let number = |c: usize| {
+                r[c].parse().unwrap_or_else(|e| panic!("test-log.csv line {}: {} {:?}: {e}", i + 2, &header[c], &r[c]))
+            };
+            (r[dir].to_string(), number(rmse), number(nasa))
         })
         .collect()
 }
@@ -70,6 +74,7 @@ fn every_tabled_run_and_ensemble_was_logged_with_its_scores() {
             runs += scores.len();
 
             let ensemble = &json(&dir.join(format!("ensemble-{method}.json")))["ensemble"]["capped"];
+            // run.sh names an ensemble's folder after its sweep: cmapss-fd002-zoo -> ens-fd002-zoo-METHOD
             let (rmse, nasa) = last_scoring(&log, &format!("/ens-{sweep}-{method}").replace("cmapss-", ""));
             close(rmse, ensemble["rmse"].as_f64().unwrap(), 1e-4, &format!("{what} ensemble RMSE"));
             close(nasa, ensemble["nasa"].as_f64().unwrap(), 1e-2, &format!("{what} ensemble NASA"));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, read};
+use common::{json, read, repo};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -20,10 +20,6 @@ const SECTIONS: &[(&str, &str)] = &[
     ("**The method zoo on FD004**", "FD004"),
 ];
 
-fn root() -> PathBuf {
-    common::repo("")
-}
-
 fn cells(line: &str) -> Vec<String> {
     line.trim().trim_matches('|').split('|').map(|c| c.trim().to_string()).collect()
 }
@@ -35,6 +31,11 @@ fn table_after(text: &str, heading: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let header = cells(lines.next().unwrap_or_else(|| panic!("no table after {heading}")));
     let rows = lines.skip(1).take_while(|l| l.starts_with('|')).map(cells).collect();
     (header, rows)
+}
+
+/// The row of `method` in a committed results.json.
+fn row_of<'a>(results: &'a Value, method: &str) -> Option<&'a Value> {
+    results["rows"].as_array().unwrap().iter().find(|r| r["method"] == *method)
 }
 
 fn mean_std(stat: &Value, digits: usize) -> String {
@@ -67,17 +68,17 @@ fn expected(column: &str, row: &Value, ensemble: &Value) -> Option<String> {
 
 #[test]
 fn readme_result_tables_quote_the_committed_benchmark_tables() {
-    let readme = read(&root().join("README.md"));
+    let readme = read(&repo("README.md"));
     let mut checked = 0;
     for (heading, folder) in SECTIONS {
-        let dir = root().join("benchmarks/cmapss").join(folder);
+        let dir = repo("benchmarks/cmapss").join(folder);
         let results = json(&dir.join("results.json"));
         let (header, rows) = table_after(&readme, heading);
         assert!(!rows.is_empty(), "README table after {heading} has no rows");
         for row in rows {
             let method = &row[0];
-            let found = results["rows"].as_array().unwrap().iter().find(|r| r["method"] == **method);
-            let found = found.unwrap_or_else(|| panic!("{heading}: {method} is not in {folder}/results.json"));
+            let found = row_of(&results, method)
+                .unwrap_or_else(|| panic!("{heading}: {method} is not in {folder}/results.json"));
             let ensemble = json(&dir.join(format!("ensemble-{method}.json")));
             for (column, cell) in header.iter().zip(&row) {
                 if let Some(want) = expected(column, found, &ensemble) {
@@ -87,14 +88,14 @@ fn readme_result_tables_quote_the_committed_benchmark_tables() {
             }
         }
     }
-    // 8 tables of 6 methods, 6 or 7 checked columns each: 300 cells
-    assert!(checked >= 300, "only {checked} README cells checked");
+    // 8 tables of 6 methods; FD001's two tables check 7 columns (they add RMSE uncapped), the others 6
+    assert_eq!(checked, 2 * 6 * 7 + 6 * 6 * 6, "README cells checked");
 }
 
 #[test]
 fn readme_glance_table_is_the_benchmark_summary() {
-    let readme = read(&root().join("README.md"));
-    let summary = read(&root().join("benchmarks/cmapss/summary.md"));
+    let readme = read(&repo("README.md"));
+    let summary = read(&repo("benchmarks/cmapss/summary.md"));
     let start = summary.find("| method |").expect("summary.md has no table");
     let end = summary.find("\n\n## NASA").expect("summary.md has no NASA section");
     let block = &summary[start..end];
@@ -106,7 +107,7 @@ fn readme_glance_table_is_the_benchmark_summary() {
 
 /// The folder of `benchmarks/cmapss/` a summary cell quotes: the zoo's own sweep where it had one.
 fn summary_source(subset: &str, method: &str) -> PathBuf {
-    let bench = root().join("benchmarks/cmapss");
+    let bench = repo("benchmarks/cmapss");
     let zoo = bench.join(subset).join("zoo");
     let zoo_method = ["uncertainty", "dwa", "rlw", "pcgrad", "gradnorm", "dbmtl"].contains(&method);
     if zoo_method && zoo.join("results.json").exists() {
@@ -129,7 +130,7 @@ fn marker(compare: &Value, method: &str, metric: &str) -> &'static str {
 
 #[test]
 fn benchmark_summary_quotes_each_subsets_tables() {
-    let summary = read(&root().join("benchmarks/cmapss/summary.md"));
+    let summary = read(&repo("benchmarks/cmapss/summary.md"));
     let mut checked = 0;
     for (section, metric, digits) in [("## Test RMSE", "rmse", 2), ("## NASA score", "nasa", 0)] {
         let (header, rows) = table_after(&summary, section);
@@ -139,8 +140,8 @@ fn benchmark_summary_quotes_each_subsets_tables() {
                 let subset = &column[..5];
                 let dir = summary_source(subset, method);
                 let results = json(&dir.join("results.json"));
-                let found = results["rows"].as_array().unwrap().iter().find(|r| r["method"] == **method);
-                let found = found.unwrap_or_else(|| panic!("{method} not in {}", dir.display()));
+                let found = row_of(&results, method)
+                    .unwrap_or_else(|| panic!("{method} not in {}/results.json", dir.display()));
                 let compare = json(&dir.join("compare.json"));
                 let want = format!("{}{}", mean_std(&found[metric], digits), marker(&compare, method, metric));
                 assert_eq!(cell, &want, "summary.md {section}, {method}, {subset}");
